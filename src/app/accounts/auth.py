@@ -1,0 +1,45 @@
+"""Who is calling: the `principal` dependency for routes that need a signed-in user."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request
+from litestar.di import Provide
+
+from app.accounts.service import AccountsService, Principal
+from app.core.context import current_context
+from app.core.exceptions import AuthenticationError
+
+__all__ = ["bearer_token", "principal_dependency", "provide_accounts"]
+
+BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
+
+
+def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
+    header = request.headers.get("authorization")
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def provide_accounts(request: Request[Any, Any, Any]) -> AccountsService:
+    return request.app.state["accounts"]
+
+
+async def provide_principal(request: Request[Any, Any, Any], accounts: AccountsService) -> Principal:
+    token = bearer_token(request)
+    if token is None:
+        raise AuthenticationError("Send an access token: Authorization: Bearer <token>.")
+    principal = await accounts.authenticate(token)
+    context = current_context()
+    if context is not None:
+        context.user_id = str(principal.user_id)
+    return principal
+
+
+principal_dependency = Provide(provide_principal)

@@ -1,0 +1,240 @@
+"""HTTP routes of the accounts feature: decode, call one service method, wrap the envelope."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.di import Provide
+from litestar.params import FromPath, JSONBody, Parameter
+
+from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts
+from app.accounts.service import AccountsService, Principal
+from app.accounts.structs import (
+    LoginIn,
+    MessageOut,
+    PasswordChangeIn,
+    PasswordResetConfirmIn,
+    PasswordResetRequestIn,
+    ProfilePatchIn,
+    PublicUserOut,
+    RefreshIn,
+    RegisterIn,
+    SessionOut,
+    TokenIn,
+    TokenPairOut,
+    UserOut,
+)
+from app.core.pagination import DEFAULT_LIMIT, Limit, page_meta
+from app.core.responses import Envelope, create_success_response, problem_responses
+
+__all__ = ["AuthController", "UsersController"]
+
+RESET_REQUESTED = "If an account exists for this address, a password reset link has been sent."
+CursorParam = Annotated[str | None, Parameter(query="cursor", max_length=512, description="meta.next_cursor of the previous page.")]
+LimitParam = Annotated[Limit, Parameter(query="limit")]
+
+
+def _client(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
+    """The caller's user agent (truncated) and IP address (None if not an IP, e.g. a socket)."""
+    user_agent = request.headers.get("user-agent")
+    host = request.client.host if request.client else None
+    try:
+        ip = str(ip_address(host)) if host else None
+    except ValueError:
+        ip = None
+    return (user_agent[:512] if user_agent else None), ip
+
+
+class AuthController(Controller):
+    path = "/auth"
+    tags = ["auth"]
+    dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
+
+    @post(
+        "/register",
+        status_code=201,
+        summary="Create an account",
+        description="Creates the account and emails a verification link. Email and username are unique regardless of case.",
+        responses=problem_responses(400, 409, 413, 422),
+    )
+    async def register(self, data: JSONBody[RegisterIn], accounts: AccountsService) -> Response[Envelope[UserOut]]:
+        return create_success_response(await accounts.register(data), status_code=201)
+
+    @post(
+        "/verify-email",
+        status_code=200,
+        summary="Verify the email address with the token from the email",
+        responses=problem_responses(400, 422),
+    )
+    async def verify_email(self, data: JSONBody[TokenIn], accounts: AccountsService) -> Response[Envelope[UserOut]]:
+        return create_success_response(await accounts.verify_email(data.token))
+
+    @post(
+        "/verify-email/resend",
+        status_code=202,
+        summary="Send a new verification email to the caller",
+        dependencies={"principal": principal_dependency},
+        security=BEARER_SECURITY,
+        responses=problem_responses(401, 404),
+    )
+    async def resend_verification(
+        self, accounts: AccountsService, principal: Principal
+    ) -> Response[Envelope[MessageOut]]:
+        await accounts.resend_verification(principal)
+        return create_success_response(
+            MessageOut("If the address is not yet verified, a new link has been sent."), status_code=202
+        )
+
+    @post(
+        "/login",
+        status_code=200,
+        summary="Sign in with email or username and password",
+        description="Returns a short-lived access token (JWT) and a refresh token that rotates on every use.",
+        responses=problem_responses(400, 401, 422),
+    )
+    async def login(
+        self, data: JSONBody[LoginIn], accounts: AccountsService, request: Request[Any, Any, Any]
+    ) -> Response[Envelope[TokenPairOut]]:
+        user_agent, ip = _client(request)
+        return create_success_response(await accounts.login(data, user_agent=user_agent, ip=ip))
+
+    @post(
+        "/refresh",
+        status_code=200,
+        summary="Exchange a refresh token for a new token pair",
+        description="The presented refresh token is spent. Presenting a spent token again revokes its whole session.",
+        responses=problem_responses(400, 401, 422),
+    )
+    async def refresh(
+        self, data: JSONBody[RefreshIn], accounts: AccountsService, request: Request[Any, Any, Any]
+    ) -> Response[Envelope[TokenPairOut]]:
+        user_agent, ip = _client(request)
+        return create_success_response(
+            await accounts.refresh(data.refresh_token, user_agent=user_agent, ip=ip)
+        )
+
+    @post(
+        "/logout",
+        status_code=204,
+        summary="End the current session",
+        dependencies={"principal": principal_dependency},
+        security=BEARER_SECURITY,
+        responses=problem_responses(401),
+    )
+    async def logout(self, accounts: AccountsService, principal: Principal) -> None:
+        await accounts.logout(principal)
+
+    @post(
+        "/password-reset/request",
+        status_code=202,
+        summary="Email a password reset link",
+        description="Answers the same whether or not an account exists for the address.",
+        responses=problem_responses(400, 422),
+    )
+    async def request_password_reset(
+        self, data: JSONBody[PasswordResetRequestIn], accounts: AccountsService
+    ) -> Response[Envelope[MessageOut]]:
+        await accounts.request_password_reset(data.email)
+        return create_success_response(MessageOut(RESET_REQUESTED), status_code=202)
+
+    @post(
+        "/password-reset/confirm",
+        status_code=204,
+        summary="Set a new password with the token from the reset email",
+        description="Signs out every session of the account.",
+        responses=problem_responses(400, 422),
+    )
+    async def confirm_password_reset(self, data: JSONBody[PasswordResetConfirmIn], accounts: AccountsService) -> None:
+        await accounts.confirm_password_reset(data)
+
+    @post(
+        "/password/change",
+        status_code=204,
+        summary="Change the password",
+        description="Requires the current password; signs out every other session.",
+        dependencies={"principal": principal_dependency},
+        security=BEARER_SECURITY,
+        responses=problem_responses(400, 401, 422),
+    )
+    async def change_password(
+        self, data: JSONBody[PasswordChangeIn], accounts: AccountsService, principal: Principal
+    ) -> None:
+        await accounts.change_password(principal, data)
+
+    @get(
+        "/sessions",
+        summary="List the caller's active sessions",
+        dependencies={"principal": principal_dependency},
+        security=BEARER_SECURITY,
+        responses=problem_responses(401, 422),
+    )
+    async def list_sessions(
+        self,
+        accounts: AccountsService,
+        principal: Principal,
+        cursor: CursorParam = None,
+        limit: LimitParam = DEFAULT_LIMIT,
+    ) -> Response[Envelope[list[SessionOut]]]:
+        sessions, next_cursor = await accounts.list_sessions(principal, cursor=cursor, limit=limit)
+        return create_success_response(sessions, meta=page_meta(next_cursor))
+
+    @delete(
+        "/sessions/{session_id:uuid}",
+        status_code=204,
+        summary="Revoke one of the caller's sessions",
+        description="Its refresh token stops working at once; its access token within SESSION_CACHE_SECONDS.",
+        dependencies={"principal": principal_dependency},
+        security=BEARER_SECURITY,
+        responses=problem_responses(401, 404),
+    )
+    async def revoke_session(self, session_id: FromPath[UUID], accounts: AccountsService, principal: Principal) -> None:
+        await accounts.revoke_session(principal, session_id)
+
+
+class UsersController(Controller):
+    path = "/users"
+    tags = ["users"]
+    dependencies = {
+        "accounts": Provide(provide_accounts, sync_to_thread=False),
+        "principal": principal_dependency,
+    }
+    security = BEARER_SECURITY
+
+    @get("/me", summary="The caller's profile", responses=problem_responses(401, 404))
+    async def get_me(self, accounts: AccountsService, principal: Principal) -> Response[Envelope[UserOut]]:
+        return create_success_response(await accounts.get_me(principal))
+
+    @patch(
+        "/me",
+        summary="Update the caller's profile",
+        description="Only the fields sent change; null clears display_name, bio or avatar_url.",
+        responses=problem_responses(400, 401, 404, 422),
+    )
+    async def update_me(
+        self, data: JSONBody[ProfilePatchIn], accounts: AccountsService, principal: Principal
+    ) -> Response[Envelope[UserOut]]:
+        return create_success_response(await accounts.update_me(principal, data))
+
+    @delete(
+        "/me",
+        status_code=204,
+        summary="Delete the caller's account",
+        description="Soft delete: the account can no longer sign in and every session is revoked.",
+        responses=problem_responses(401),
+    )
+    async def delete_me(self, accounts: AccountsService, principal: Principal) -> None:
+        await accounts.delete_me(principal)
+
+    @get(
+        "/{user_id:uuid}",
+        summary="A user's public profile",
+        responses=problem_responses(401, 404),
+    )
+    async def get_user(
+        self, user_id: FromPath[UUID], accounts: AccountsService, principal: Principal
+    ) -> Response[Envelope[PublicUserOut]]:
+        del principal  # signed-in callers only
+        return create_success_response(await accounts.get_public_profile(user_id))

@@ -1,0 +1,114 @@
+"""The asyncpg pool, the named SQL loaded once by aiosql, and the transaction helper.
+
+Usage in a controller (the request owns the transaction; services never commit)::
+
+    async with db.transaction() as conn:
+        user = await service.register(conn=conn, ...)
+
+Pool policy (docs/ARCHITECTURE.md, "Connection pool"): connections are returned to the pool
+without asyncpg's reset query, which would cost a second round trip per request. That is
+safe because no code leaves session state on a pooled connection: no session-level ``SET``
+(use ``SET LOCAL`` inside a transaction), no ``LISTEN`` (use a dedicated connection), no
+session advisory locks. ``tests/unit/test_pool_rules.py`` enforces the rule over ``src/`` and ``sql/``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import cache
+from pathlib import Path
+from typing import Any, TypeVar
+
+import aiosql
+import asyncpg
+import msgspec
+
+from app.core.config import Settings
+from app.core.exceptions import ServiceUnavailableError
+
+__all__ = ["SQL_DIR", "Connection", "Database", "row_or_none", "rows", "sql"]
+
+T = TypeVar("T")
+
+SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
+Connection = asyncpg.Connection  # pyright: ignore[reportMissingTypeArgument]
+
+
+@cache
+def sql() -> Any:
+    """All named queries under `sql/`, one aiosql namespace per subfolder (``sql().accounts``).
+
+    Typed as Any on purpose: aiosql builds its methods at run time, so each feature's
+    `queries.py` is where argument and result types are pinned.
+    """
+    return aiosql.from_path(SQL_DIR, "asyncpg")  # pyright: ignore[reportUnknownMemberType]
+
+
+async def _no_reset(_: Any) -> None:
+    """Skip asyncpg's per-release reset query; see the module docstring for why it is safe."""
+
+
+class Database:
+    """Owns the pool; hands out connections and transactions with a bounded acquire wait."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._pool: asyncpg.Pool | None = None  # pyright: ignore[reportMissingTypeArgument]
+
+    @property
+    def pool(self) -> asyncpg.Pool:  # pyright: ignore[reportMissingTypeArgument,reportUnknownParameterType]
+        if self._pool is None:
+            raise RuntimeError("Database.connect() has not been called")
+        return self._pool  # pyright: ignore[reportUnknownVariableType]
+
+    async def connect(self) -> None:
+        s = self._settings
+        sql()  # parse every .sql file at start-up, not on the first request
+        self._pool = await asyncpg.create_pool(  # pyright: ignore[reportUnknownMemberType]
+            s.database_url,
+            min_size=s.db_pool_min_size,
+            max_size=s.db_pool_max_size,
+            reset=_no_reset,
+            command_timeout=s.db_statement_timeout_ms / 1000 + 1,
+            server_settings={
+                "application_name": "app",
+                "statement_timeout": str(s.db_statement_timeout_ms),
+                "idle_in_transaction_session_timeout": str(s.db_idle_in_transaction_timeout_ms),
+                "timezone": "UTC",
+            },
+        )
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:  # pyright: ignore[reportMissingTypeArgument]
+        """A pooled connection in autocommit mode; 503 if none frees up within the acquire timeout."""
+        try:
+            conn = await self.pool.acquire(timeout=self._settings.db_pool_acquire_timeout)  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
+        except asyncio.TimeoutError:
+            raise ServiceUnavailableError("The database is busy; retry shortly.") from None
+        try:
+            yield conn  # pyright: ignore[reportReturnType]
+        finally:
+            await self.pool.release(conn)  # pyright: ignore[reportUnknownArgumentType]
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:  # pyright: ignore[reportMissingTypeArgument]
+        """A connection inside a transaction that commits on success and rolls back on error."""
+        async with self.connection() as conn, conn.transaction():
+            yield conn
+
+
+def row_or_none(record: Any, row_type: type[T]) -> T | None:
+    """Convert one asyncpg Record (or None) into `row_type`."""
+    return None if record is None else msgspec.convert(record, row_type)
+
+
+async def rows(records: AsyncIterator[Any], row_type: type[T]) -> list[T]:
+    """Convert the async stream of Records that aiosql returns for a select into a list."""
+    return [msgspec.convert(record, row_type) async for record in records]

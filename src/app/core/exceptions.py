@@ -1,0 +1,280 @@
+"""The one error tree of the service and the handlers that turn any exception into a problem.
+
+Services raise `AppError` subclasses and never build responses; the handlers registered by
+`exception_handlers()` render every exception (ours, Litestar's, the driver's, anything
+unexpected) in the RFC 9457 form of `app.core.responses`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import asyncpg
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
+
+from app.core.logging import get_logger
+from app.core.responses import ErrorCode, FieldError, Problem, create_error_response
+
+__all__ = [
+    "AppError",
+    "AuthenticationError",
+    "ConflictError",
+    "InvalidTokenError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "PreconditionFailedError",
+    "ServiceUnavailableError",
+    "ValidationError",
+    "exception_handlers",
+    "is_expected_error",
+]
+
+logger = get_logger(__name__)
+
+
+class AppError(HTTPException):
+    """Base of every error the service raises on purpose. Status and code are class attributes."""
+
+    status_code: int = 400
+    error_code: ClassVar[ErrorCode] = ErrorCode.BAD_REQUEST
+    default_message: ClassVar[str] = "The request could not be processed."
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        details: list[FieldError] | None = None,
+        error_code: ErrorCode | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.message = message or self.default_message
+        self.details = details or []
+        self.code = error_code or self.error_code
+        super().__init__(detail=self.message, status_code=self.status_code, headers=headers)
+
+
+class ValidationError(AppError):
+    status_code = 422
+    error_code = ErrorCode.VALIDATION_ERROR
+    default_message = "The request contains invalid values."
+
+    @classmethod
+    def for_field(cls, path: str, message: str, *, location: str = "body") -> ValidationError:
+        """A validation error about one field, `path` being a JSON path such as ``$.email``."""
+        return cls(message, details=[FieldError(path=path, message=message, location=location)])
+
+
+class InvalidTokenError(AppError):
+    """A one-time token from an email (verification, reset) is unknown, used or expired."""
+
+    status_code = 400
+    error_code = ErrorCode.INVALID_TOKEN
+    default_message = "The token is invalid, expired or already used."
+
+
+class AuthenticationError(AppError):
+    status_code = 401
+    error_code = ErrorCode.AUTHENTICATION_REQUIRED
+    default_message = "Authentication is required."
+
+    def __init__(self, message: str | None = None, *, error_code: ErrorCode | None = None) -> None:
+        super().__init__(message, error_code=error_code, headers={"WWW-Authenticate": "Bearer"})
+
+
+class PermissionDeniedError(AppError):
+    status_code = 403
+    error_code = ErrorCode.PERMISSION_DENIED
+    default_message = "You do not have permission to do this."
+
+
+class NotFoundError(AppError):
+    status_code = 404
+    error_code = ErrorCode.NOT_FOUND
+    default_message = "The resource does not exist."
+
+
+class ConflictError(AppError):
+    status_code = 409
+    error_code = ErrorCode.CONFLICT
+    default_message = "The request conflicts with the current state of the resource."
+
+
+class PreconditionFailedError(AppError):
+    status_code = 412
+    error_code = ErrorCode.PRECONDITION_FAILED
+    default_message = "The resource has changed since you read it."
+
+
+class ServiceUnavailableError(AppError):
+    status_code = 503
+    error_code = ErrorCode.SERVICE_UNAVAILABLE
+    default_message = "A dependency is unavailable; retry shortly."
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message, headers={"Retry-After": "1"})
+
+
+# Errors of the database driver that mean "the database is not answering", not "bad request".
+_DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.QueryCanceledError,
+    asyncpg.AdminShutdownError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    OSError,
+)
+_STATUS_CODES: Mapping[int, ErrorCode] = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.AUTHENTICATION_REQUIRED,
+    403: ErrorCode.PERMISSION_DENIED,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.METHOD_NOT_ALLOWED,
+    409: ErrorCode.CONFLICT,
+    412: ErrorCode.PRECONDITION_FAILED,
+    413: ErrorCode.PAYLOAD_TOO_LARGE,
+    415: ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+    422: ErrorCode.VALIDATION_ERROR,
+    429: ErrorCode.RATE_LIMITED,
+    503: ErrorCode.SERVICE_UNAVAILABLE,
+}
+_JSON_PATH_RE = re.compile(r" - at `\$(?:\.data)?(?P<path>[^`]*)`$")
+
+
+def is_expected_error(exc: BaseException) -> bool:
+    """True for outcomes that are the client's doing (4xx): never reported to Sentry as errors."""
+    if isinstance(exc, HTTPException):
+        return exc.status_code < 500
+    return isinstance(exc, asyncpg.UniqueViolationError | asyncpg.DataError | UnicodeDecodeError)
+
+
+def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
+    return create_error_response(
+        error_code=exc.code,
+        message=exc.message,
+        details=exc.details,
+        status_code=exc.status_code,
+        headers=exc.headers,
+    )
+
+
+def _field_errors(exc: ValidationException) -> list[FieldError]:
+    """Field paths from Litestar's validation error: JSON paths for bodies, names for params."""
+    cause = exc.__cause__
+    extra: list[Any] = exc.extra if isinstance(exc.extra, list) else []  # pyright: ignore[reportUnknownMemberType]
+    errors: list[FieldError] = []
+    for item in extra:
+        if not isinstance(item, dict):
+            continue
+        entry: dict[str, Any] = item  # pyright: ignore[reportUnknownVariableType]
+        source = str(entry.get("source") or "body")
+        message = str(entry.get("message", "invalid value"))
+        if source == "body":
+            path = "$"
+            if isinstance(cause, msgspec.ValidationError) and (m := _JSON_PATH_RE.search(str(cause))):
+                path = "$" + m.group("path")
+            errors.append(FieldError(path=path, message=message, location="body"))
+        else:
+            errors.append(FieldError(path=str(entry.get("key", "")), message=message, location=source))
+    return errors
+
+
+def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    return create_error_response(
+        error_code=ErrorCode.VALIDATION_ERROR,
+        message="The request contains invalid values.",
+        details=_field_errors(exc),
+        status_code=422,
+    )
+
+
+def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
+    status = exc.status_code
+    if status >= 500:
+        return _unexpected(_, exc)
+    code = _STATUS_CODES.get(status, ErrorCode.BAD_REQUEST)
+    message = exc.detail
+    if status == 400 and "JSON is malformed" in message:
+        code, message = ErrorCode.MALFORMED_JSON, "The request body is not valid JSON."
+    elif isinstance(exc, NotFoundException):
+        message = "No such resource or route."
+    elif isinstance(exc, MethodNotAllowedException):
+        message = "This method is not allowed on this route."
+    elif status == 413:
+        message = "The request body is too large."
+    return create_error_response(
+        error_code=code, message=message, status_code=status, headers=exc.headers
+    )
+
+
+def _bad_encoding(_: Request[Any, Any, Any], __: UnicodeDecodeError) -> Response[Problem]:
+    return create_error_response(
+        error_code=ErrorCode.MALFORMED_JSON,
+        message="The request body is not valid UTF-8 JSON.",
+        status_code=400,
+    )
+
+
+def _unique_violation(_: Request[Any, Any, Any], __: asyncpg.UniqueViolationError) -> Response[Problem]:
+    # A race the service's own pre-checks could not see: the constraint is the final word.
+    return create_error_response(
+        error_code=ErrorCode.CONFLICT,
+        message="The resource already exists.",
+        status_code=409,
+    )
+
+
+def _data_error(_: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Problem]:
+    logger.info("database rejected a value", extra={"sqlstate": exc.sqlstate})
+    return create_error_response(
+        error_code=ErrorCode.VALIDATION_ERROR,
+        message="A value is not acceptable (for example it contains a NUL character).",
+        status_code=422,
+    )
+
+
+def _unavailable(_: Request[Any, Any, Any], exc: BaseException) -> Response[Problem]:
+    logger.warning("database unavailable", extra={"error": type(exc).__name__})
+    return create_error_response(
+        error_code=ErrorCode.SERVICE_UNAVAILABLE,
+        message="A dependency is unavailable; retry shortly.",
+        status_code=503,
+        headers={"Retry-After": "1"},
+    )
+
+
+def _unexpected(_: Request[Any, Any, Any], exc: BaseException) -> Response[Problem]:
+    logger.error("unhandled error", exc_info=exc)
+    return create_error_response(
+        error_code=ErrorCode.INTERNAL_ERROR,
+        message="An unexpected error occurred; it has been reported.",
+        status_code=500,
+    )
+
+
+def exception_handlers() -> dict[type[BaseException], Callable[..., Response[Problem]]]:
+    """The mapping given to `Litestar(exception_handlers=...)`; most specific class wins."""
+    handlers: dict[type[BaseException], Callable[..., Response[Problem]]] = {
+        AppError: _app_error,
+        ValidationException: _validation,
+        HTTPException: _http,
+        UnicodeDecodeError: _bad_encoding,
+        asyncpg.UniqueViolationError: _unique_violation,
+        asyncpg.DataError: _data_error,
+        Exception: _unexpected,
+    }
+    for exc_type in _DB_UNAVAILABLE:
+        handlers[exc_type] = _unavailable
+    return handlers

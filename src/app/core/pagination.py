@@ -1,0 +1,58 @@
+"""Keyset (cursor) pagination: opaque cursors and the page metadata of the envelope.
+
+A cursor encodes the sort key of the last row of a page; the next page's query continues
+strictly after it (``WHERE (created_at, id) < (:after_created_at, :after_id)``), so deep pages
+cost the same as the first and concurrent inserts never shift or repeat rows.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable, Sequence
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+
+from app.core.exceptions import ValidationError
+from app.core.responses import ErrorCode, FieldError
+
+__all__ = ["DEFAULT_LIMIT", "Limit", "decode_cursor", "encode_cursor", "page_meta", "paginate"]
+
+T = TypeVar("T")
+K = TypeVar("K")
+Limit = Annotated[int, msgspec.Meta(ge=1, le=100, description="Page size, 1..100.")]
+DEFAULT_LIMIT = 20
+
+
+def encode_cursor(key: msgspec.Struct) -> str:
+    return base64.urlsafe_b64encode(msgspec.json.encode(key)).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str | None, key_type: type[K]) -> K | None:
+    """The sort key inside `cursor`, or None for the first page; 422 if it was tampered with."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        return msgspec.json.decode(raw, type=key_type)
+    except (binascii.Error, ValueError, msgspec.DecodeError):
+        raise ValidationError(
+            "The cursor is not valid; use meta.next_cursor from the previous page.",
+            error_code=ErrorCode.INVALID_CURSOR,
+            details=[FieldError(path="cursor", message="invalid cursor", location="query")],
+        ) from None
+
+
+def paginate(
+    rows: Sequence[T], limit: int, key_of: Callable[[T], msgspec.Struct]
+) -> tuple[list[T], str | None]:
+    """Split `limit + 1` fetched rows into the page and the cursor for the next one."""
+    if len(rows) <= limit:
+        return list(rows), None
+    page = list(rows[:limit])
+    return page, encode_cursor(key_of(page[-1]))
+
+
+def page_meta(next_cursor: str | None) -> dict[str, Any]:
+    return {"next_cursor": next_cursor, "has_more": next_cursor is not None}

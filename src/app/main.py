@@ -1,0 +1,115 @@
+"""The application factory, and `app` for `granian --interface asgi app.main:app`.
+
+Everything is configured from the environment (`app.core.config`). A bad setting stops the
+process with one line naming the variable.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from sentry_sdk.transport import Transport
+
+from app.accounts.controller import AuthController, UsersController
+from app.accounts.service import AccountsService
+from app.core.config import ConfigError, Settings, load_settings
+from app.core.db import Database
+from app.core.exceptions import exception_handlers
+from app.core.logging import configure_logging, get_logger
+from app.core.middleware import ContextualLitestar
+from app.core.monitoring import ErrorMonitoring
+from app.core.redis import create_redis
+from app.core.security import PasswordHashing, TokenCodec
+from app.health.controller import HealthController
+
+__all__ = ["create_app"]
+
+logger = get_logger(__name__)
+API_VERSION = "0.1.0"
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="App API",
+        version=API_VERSION,
+        description=(
+            "Multi-tenant API. Success bodies are `{data, meta}`; errors are RFC 9457 "
+            "`application/problem+json` with a stable `code`."
+        ),
+        path="/docs",
+        render_plugins=[ScalarRenderPlugin(), SwaggerRenderPlugin(path="/swagger")],
+        components=Components(
+            security_schemes={
+                "BearerToken": SecurityScheme(
+                    type="http", scheme="bearer", bearer_format="JWT", description="Access token from /auth/login."
+                )
+            }
+        ),
+    )
+
+
+def create_app(settings: Settings | None = None, *, sentry_transport: type[Transport] | Transport | None = None) -> Litestar:
+    """Build the application. Resources are opened on start-up and closed on shutdown."""
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    ErrorMonitoring.init_sentry(settings, transport=sentry_transport)
+    db = Database(settings)
+    redis = create_redis(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await db.connect()
+        app.state["accounts"] = AccountsService(
+            settings=settings,
+            db=db,
+            passwords=PasswordHashing(settings),
+            tokens=TokenCodec(settings),
+        )
+        if redis is None:
+            logger.warning("REDIS_URL not set: running without Redis (development only)")
+        logger.info("started", extra={"environment": settings.environment})
+        try:
+            yield
+        finally:
+            await db.close()
+            if redis is not None:
+                await redis.aclose()
+            ErrorMonitoring.flush()
+
+    app = ContextualLitestar(
+        route_handlers=[HealthController, AuthController, UsersController],
+        lifespan=[lifespan],
+        exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]
+        openapi_config=_openapi(),
+        request_max_body_size=settings.max_request_body_bytes,
+        debug=False,
+        logging_config=None,
+    )
+    app.state["settings"] = settings
+    app.state["db"] = db
+    app.state["redis"] = redis
+    app.access_log = settings.access_log
+    return app
+
+
+def _app_from_environment() -> Litestar:
+    try:
+        return create_app()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)  # noqa: T201 - before logging exists
+        raise SystemExit(2) from None
+
+
+def __getattr__(name: str) -> Litestar:
+    """Build `app` on first access (PEP 562), so importing this module has no side effects."""
+    if name == "app":
+        application = _app_from_environment()
+        globals()["app"] = application
+        return application
+    raise AttributeError(name)

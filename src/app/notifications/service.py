@@ -1,0 +1,51 @@
+"""Email notifications: queued in the outbox inside the caller's transaction.
+
+Delivery (SMTP, retries, the worker) comes with the notifications issue; until then a queued
+email is a row in `email_outbox` plus a log line. In development, `LOG_EMAIL_LINKS=true` also
+logs the link it carries, so the flows can be followed with curl; production refuses it.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from uuid import UUID
+
+from app.core.db import Connection
+from app.core.ids import new_id
+from app.core.logging import get_logger
+from app.notifications import queries
+
+__all__ = ["EmailTemplate", "queue_email"]
+
+logger = get_logger(__name__)
+
+
+class EmailTemplate(StrEnum):
+    VERIFY_EMAIL = "verify_email"
+    PASSWORD_RESET = "password_reset"
+
+
+async def queue_email(
+    *,
+    conn: Connection,
+    user_id: UUID | None,
+    to_address: str,
+    template: EmailTemplate,
+    link: str,
+    log_link: bool = False,
+) -> UUID:
+    """Write the email to the outbox; it is sent only if the surrounding transaction commits."""
+    email_id = new_id()
+    await queries.insert_email(
+        conn,
+        id=email_id,
+        user_id=user_id,
+        template=template.value,
+        to_address=to_address,
+        payload={"link": link},
+    )
+    extra: dict[str, str] = {"email_id": str(email_id), "template": template.value}
+    if log_link:
+        extra["link"] = link
+    logger.info("email queued", extra=extra)
+    return email_id
