@@ -31,9 +31,8 @@ def yoyo_url(database_url: str) -> str:
 
 def apply_all(database_url: str) -> list[str]:
     """Apply pending migrations; returns the ids applied."""
-    backend = get_backend(yoyo_url(database_url))
     migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
+    with get_backend(yoyo_url(database_url)) as backend, backend.lock():
         pending = backend.to_apply(migrations)
         backend.apply_migrations(pending)
     return [m.id for m in pending]
@@ -41,9 +40,8 @@ def apply_all(database_url: str) -> list[str]:
 
 def rollback(database_url: str, *, everything: bool = False) -> list[str]:
     """Roll back the last applied migration (or all of them); returns the ids rolled back."""
-    backend = get_backend(yoyo_url(database_url))
     migrations = read_migrations(str(MIGRATIONS_DIR))
-    with backend.lock():
+    with get_backend(yoyo_url(database_url)) as backend, backend.lock():
         applied = backend.to_rollback(migrations)
         chosen = applied if everything else applied[:1]
         backend.rollback_migrations(chosen)
@@ -51,9 +49,9 @@ def rollback(database_url: str, *, everything: bool = False) -> list[str]:
 
 
 def status(database_url: str) -> list[tuple[str, bool]]:
-    backend = get_backend(yoyo_url(database_url))
     migrations = read_migrations(str(MIGRATIONS_DIR))
-    applied = {m.id for m in migrations if backend.is_applied(m)}
+    with get_backend(yoyo_url(database_url)) as backend:
+        applied = {m.id for m in migrations if backend.is_applied(m)}
     return [(m.id, m.id in applied) for m in migrations]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 
 from app.accounts.service import AccountsService, Principal
 from app.core.context import current_context
@@ -31,7 +31,9 @@ def provide_accounts(request: Request[Any, Any, Any]) -> AccountsService:
     return request.app.state["accounts"]
 
 
-async def provide_principal(request: Request[Any, Any, Any], accounts: AccountsService) -> Principal:
+async def provide_principal(
+    request: Request[Any, Any, Any], accounts: NamedDependency[AccountsService]
+) -> Principal:
     token = bearer_token(request)
     if token is None:
         raise AuthenticationError("Send an access token: Authorization: Bearer <token>.")

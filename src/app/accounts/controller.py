@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, patch, post
-from litestar.di import Provide
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts
 from app.accounts.service import AccountsService, Principal
@@ -33,8 +33,11 @@ from app.core.responses import Envelope, create_success_response, problem_respon
 __all__ = ["AuthController", "UsersController"]
 
 RESET_REQUESTED = "If an account exists for this address, a password reset link has been sent."
-CursorParam = Annotated[str | None, Parameter(query="cursor", max_length=512, description="meta.next_cursor of the previous page.")]
-LimitParam = Annotated[Limit, Parameter(query="limit")]
+CursorParam = Annotated[
+    str | None,
+    QueryParameter(name="cursor", max_length=512, description="meta.next_cursor of the previous page."),
+]
+LimitParam = Annotated[Limit, QueryParameter(name="limit")]
 
 
 def _client(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
@@ -60,7 +63,7 @@ class AuthController(Controller):
         description="Creates the account and emails a verification link. Email and username are unique regardless of case.",
         responses=problem_responses(400, 409, 413, 422),
     )
-    async def register(self, data: JSONBody[RegisterIn], accounts: AccountsService) -> Response[Envelope[UserOut]]:
+    async def register(self, data: JSONBody[RegisterIn], accounts: NamedDependency[AccountsService]) -> Response[Envelope[UserOut]]:
         return create_success_response(await accounts.register(data), status_code=201)
 
     @post(
@@ -69,7 +72,7 @@ class AuthController(Controller):
         summary="Verify the email address with the token from the email",
         responses=problem_responses(400, 422),
     )
-    async def verify_email(self, data: JSONBody[TokenIn], accounts: AccountsService) -> Response[Envelope[UserOut]]:
+    async def verify_email(self, data: JSONBody[TokenIn], accounts: NamedDependency[AccountsService]) -> Response[Envelope[UserOut]]:
         return create_success_response(await accounts.verify_email(data.token))
 
     @post(
@@ -81,7 +84,7 @@ class AuthController(Controller):
         responses=problem_responses(401, 404),
     )
     async def resend_verification(
-        self, accounts: AccountsService, principal: Principal
+        self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
     ) -> Response[Envelope[MessageOut]]:
         await accounts.resend_verification(principal)
         return create_success_response(
@@ -96,7 +99,7 @@ class AuthController(Controller):
         responses=problem_responses(400, 401, 422),
     )
     async def login(
-        self, data: JSONBody[LoginIn], accounts: AccountsService, request: Request[Any, Any, Any]
+        self, data: JSONBody[LoginIn], accounts: NamedDependency[AccountsService], request: Request[Any, Any, Any]
     ) -> Response[Envelope[TokenPairOut]]:
         user_agent, ip = _client(request)
         return create_success_response(await accounts.login(data, user_agent=user_agent, ip=ip))
@@ -109,7 +112,7 @@ class AuthController(Controller):
         responses=problem_responses(400, 401, 422),
     )
     async def refresh(
-        self, data: JSONBody[RefreshIn], accounts: AccountsService, request: Request[Any, Any, Any]
+        self, data: JSONBody[RefreshIn], accounts: NamedDependency[AccountsService], request: Request[Any, Any, Any]
     ) -> Response[Envelope[TokenPairOut]]:
         user_agent, ip = _client(request)
         return create_success_response(
@@ -124,7 +127,7 @@ class AuthController(Controller):
         security=BEARER_SECURITY,
         responses=problem_responses(401),
     )
-    async def logout(self, accounts: AccountsService, principal: Principal) -> None:
+    async def logout(self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]) -> None:
         await accounts.logout(principal)
 
     @post(
@@ -135,7 +138,7 @@ class AuthController(Controller):
         responses=problem_responses(400, 422),
     )
     async def request_password_reset(
-        self, data: JSONBody[PasswordResetRequestIn], accounts: AccountsService
+        self, data: JSONBody[PasswordResetRequestIn], accounts: NamedDependency[AccountsService]
     ) -> Response[Envelope[MessageOut]]:
         await accounts.request_password_reset(data.email)
         return create_success_response(MessageOut(RESET_REQUESTED), status_code=202)
@@ -147,7 +150,7 @@ class AuthController(Controller):
         description="Signs out every session of the account.",
         responses=problem_responses(400, 422),
     )
-    async def confirm_password_reset(self, data: JSONBody[PasswordResetConfirmIn], accounts: AccountsService) -> None:
+    async def confirm_password_reset(self, data: JSONBody[PasswordResetConfirmIn], accounts: NamedDependency[AccountsService]) -> None:
         await accounts.confirm_password_reset(data)
 
     @post(
@@ -160,7 +163,7 @@ class AuthController(Controller):
         responses=problem_responses(400, 401, 422),
     )
     async def change_password(
-        self, data: JSONBody[PasswordChangeIn], accounts: AccountsService, principal: Principal
+        self, data: JSONBody[PasswordChangeIn], accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
     ) -> None:
         await accounts.change_password(principal, data)
 
@@ -173,8 +176,8 @@ class AuthController(Controller):
     )
     async def list_sessions(
         self,
-        accounts: AccountsService,
-        principal: Principal,
+        accounts: NamedDependency[AccountsService],
+        principal: NamedDependency[Principal],
         cursor: CursorParam = None,
         limit: LimitParam = DEFAULT_LIMIT,
     ) -> Response[Envelope[list[SessionOut]]]:
@@ -190,7 +193,7 @@ class AuthController(Controller):
         security=BEARER_SECURITY,
         responses=problem_responses(401, 404),
     )
-    async def revoke_session(self, session_id: FromPath[UUID], accounts: AccountsService, principal: Principal) -> None:
+    async def revoke_session(self, session_id: FromPath[UUID], accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]) -> None:
         await accounts.revoke_session(principal, session_id)
 
 
@@ -204,7 +207,7 @@ class UsersController(Controller):
     security = BEARER_SECURITY
 
     @get("/me", summary="The caller's profile", responses=problem_responses(401, 404))
-    async def get_me(self, accounts: AccountsService, principal: Principal) -> Response[Envelope[UserOut]]:
+    async def get_me(self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]) -> Response[Envelope[UserOut]]:
         return create_success_response(await accounts.get_me(principal))
 
     @patch(
@@ -214,7 +217,7 @@ class UsersController(Controller):
         responses=problem_responses(400, 401, 404, 422),
     )
     async def update_me(
-        self, data: JSONBody[ProfilePatchIn], accounts: AccountsService, principal: Principal
+        self, data: JSONBody[ProfilePatchIn], accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
     ) -> Response[Envelope[UserOut]]:
         return create_success_response(await accounts.update_me(principal, data))
 
@@ -225,7 +228,7 @@ class UsersController(Controller):
         description="Soft delete: the account can no longer sign in and every session is revoked.",
         responses=problem_responses(401),
     )
-    async def delete_me(self, accounts: AccountsService, principal: Principal) -> None:
+    async def delete_me(self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]) -> None:
         await accounts.delete_me(principal)
 
     @get(
@@ -234,7 +237,7 @@ class UsersController(Controller):
         responses=problem_responses(401, 404),
     )
     async def get_user(
-        self, user_id: FromPath[UUID], accounts: AccountsService, principal: Principal
+        self, user_id: FromPath[UUID], accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
     ) -> Response[Envelope[PublicUserOut]]:
         del principal  # signed-in callers only
         return create_success_response(await accounts.get_public_profile(user_id))

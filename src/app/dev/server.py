@@ -1,0 +1,79 @@
+"""`just dev`: serve the app with auto-reload, starting embedded services when none are configured.
+
+With no DATABASE_URL an embedded PostgreSQL is started under `.data/postgres` (database `app`);
+with no REDIS_URL an embedded Redis under `.data/redis`. Migrations are applied, then granian
+serves `app.main:app` with reload. Both embedded services are development conveniences and are
+refused when ENVIRONMENT=production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+
+from app.core.logging import configure_logging, get_logger
+from app.dev.embedded import DATA_DIR, ROOT, EmbeddedRedis, ensure_database, start_postgres
+from app.migrate import apply_all
+
+logger = get_logger("app.dev")
+
+
+def main() -> int:
+    configure_logging("INFO")
+    env = dict(os.environ)
+    env.setdefault("ENVIRONMENT", "development")
+    embedded_redis: EmbeddedRedis | None = None
+    if env["ENVIRONMENT"] == "production" and not (env.get("DATABASE_URL") and env.get("REDIS_URL")):
+        print("configuration error: DATABASE_URL and REDIS_URL are required in production", file=sys.stderr)  # noqa: T201
+        return 2
+    if not env.get("DATABASE_URL"):
+        server = start_postgres(DATA_DIR / "postgres")
+        asyncio.run(ensure_database(server.get_uri("postgres"), "app"))
+        env["DATABASE_URL"] = server.get_uri("app")
+        logger.warning(
+            "DATABASE_URL not set: using an embedded PostgreSQL (development convenience)",
+            extra={"data_dir": str(DATA_DIR / "postgres")},
+        )
+    if not env.get("REDIS_URL"):
+        embedded_redis = EmbeddedRedis(DATA_DIR / "redis")
+        env["REDIS_URL"] = embedded_redis.start()
+        logger.warning(
+            "REDIS_URL not set: using an embedded Redis (development convenience)",
+            extra={"data_dir": str(DATA_DIR / "redis")},
+        )
+    # No mail server until the notifications issue: print email links so flows can be followed.
+    env.setdefault("LOG_EMAIL_LINKS", "true")
+    applied = apply_all(env["DATABASE_URL"])
+    logger.info("migrations applied", extra={"applied": applied})
+    command = [
+        sys.executable, "-m", "granian",
+        "--interface", "asgi",
+        "--loop", "uvloop",
+        "--reload",
+        "--reload-paths", str(ROOT / "src"),
+        "--reload-paths", str(ROOT / "sql"),
+        "--host", env.get("HOST", "127.0.0.1"),
+        "--port", env.get("PORT", "8000"),
+        "app.main:app",
+    ]
+    # SIGTERM unwinds like Ctrl-C, so the finally block stops what this process started
+    # (the embedded PostgreSQL stops through its own exit hook).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    process = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter and module
+    try:
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(10)
+        if embedded_redis is not None:
+            embedded_redis.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,97 @@
+"""Shared fixtures: a fresh PostgreSQL database per test run, real Redis, the app and clients."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from app.core.config import Settings, load_settings
+from app.main import create_app
+from app.migrate import apply_all
+from tests.services import TestServices
+
+# argon2 at production cost makes every register/login ~50 ms; tests use the cheapest
+# parameters argon2-cffi accepts for the same algorithm. Production values are the defaults.
+TEST_ENV = {
+    "ENVIRONMENT": "test",
+    "ARGON2_TIME_COST": "1",
+    "ARGON2_MEMORY_KIB": "8192",
+    "LOG_LEVEL": "WARNING",
+    "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+}
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="session")
+def test_services() -> Iterator[TestServices]:
+    services = TestServices()
+    yield services
+    services.close()
+
+
+@pytest.fixture(scope="session")
+async def database_url(test_services: TestServices) -> AsyncIterator[str]:
+    """A database created for this run (and this xdist worker), migrated, dropped at the end."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+    name = f"app_test_{worker}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(test_services.postgres_admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(test_services.postgres_admin_url, name)
+    apply_all(url)
+    yield url
+    admin = await asyncpg.connect(test_services.postgres_admin_url)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture(scope="session")
+def make_settings(database_url: str, test_services: TestServices) -> Callable[..., Settings]:
+    """Settings for the test database; keyword arguments override environment values."""
+
+    def make(**overrides: str) -> Settings:
+        env = {**TEST_ENV, "DATABASE_URL": database_url, "REDIS_URL": test_services.redis_url}
+        env.update({key.upper(): value for key, value in overrides.items()})
+        return load_settings(env)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Litestar:
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool[Any]]:
+    """Direct access to the test database, for assertions and setting up states."""
+    pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
+    yield pool
+    await pool.close()
