@@ -7,7 +7,7 @@ process with one line naming the variable.
 from __future__ import annotations
 
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar
@@ -47,14 +47,19 @@ def _openapi() -> OpenAPIConfig:
         components=Components(
             security_schemes={
                 "BearerToken": SecurityScheme(
-                    type="http", scheme="bearer", bearer_format="JWT", description="Access token from /auth/login."
+                    type="http",
+                    scheme="bearer",
+                    bearer_format="JWT",
+                    description="Access token from /auth/login.",
                 )
             }
         ),
     )
 
 
-def create_app(settings: Settings | None = None, *, sentry_transport: type[Transport] | Transport | None = None) -> Litestar:
+def create_app(
+    settings: Settings | None = None, *, sentry_transport: type[Transport] | Transport | None = None
+) -> Litestar:
     """Build the application. Resources are opened on start-up and closed on shutdown."""
     settings = settings or load_settings()
     configure_logging(settings.log_level)
@@ -63,7 +68,7 @@ def create_app(settings: Settings | None = None, *, sentry_transport: type[Trans
     redis = create_redis(settings)
 
     @asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+    async def lifespan(app: Litestar) -> AsyncGenerator[None]:
         await db.connect()
         app.state["accounts"] = AccountsService(
             settings=settings,

@@ -16,8 +16,14 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import Any
 
-from yoyo import get_backend, read_migrations  # pyright: ignore[reportMissingTypeStubs]
+import yoyo  # pyright: ignore[reportMissingTypeStubs]
+
+# yoyo ships no type information.
+_yoyo: Any = yoyo
+get_backend = _yoyo.get_backend
+read_migrations = _yoyo.read_migrations
 
 __all__ = ["MIGRATIONS_DIR", "apply_all", "rollback", "yoyo_url"]
 
@@ -58,7 +64,11 @@ def status(database_url: str) -> list[tuple[str, bool]]:
 def new_migration(name: str) -> tuple[Path, Path]:
     if not re.fullmatch(r"[a-z][a-z0-9_]{1,60}", name):
         raise SystemExit("migration name: lower-case letters, digits and underscores")
-    existing = sorted(p.name for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql") if not p.name.endswith(".rollback.sql"))
+    existing = sorted(
+        p.name
+        for p in MIGRATIONS_DIR.glob("[0-9][0-9][0-9][0-9]_*.sql")
+        if not p.name.endswith(".rollback.sql")
+    )
     number = int(existing[-1][:4]) + 1 if existing else 1
     previous = existing[-1].removesuffix(".sql") if existing else ""
     stem = f"{number:04d}_{name}"
@@ -70,7 +80,9 @@ def new_migration(name: str) -> tuple[Path, Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m app.migrate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m app.migrate", description=(__doc__ or "").split("\n\n")[0]
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("up")
     down = sub.add_parser("down")

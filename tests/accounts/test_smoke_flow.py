@@ -28,7 +28,9 @@ async def test_register_verify_login_refresh_profile(client: Client, db: asyncpg
     assert new_tokens["refresh_token"] != tokens["refresh_token"]
 
     headers = {"Authorization": f"Bearer {new_tokens['access_token']}"}
-    patched = await client.patch("/users/me", headers=headers, json={"display_name": "Ada", "locale": "pt-BR"})
+    patched = await client.patch(
+        "/users/me", headers=headers, json={"display_name": "Ada", "locale": "pt-BR"}
+    )
     assert patched.status_code == 200, patched.text
     me = (await client.get("/users/me", headers=headers)).json()["data"]
     assert me["display_name"] == "Ada"

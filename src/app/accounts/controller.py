@@ -60,10 +60,15 @@ class AuthController(Controller):
         "/register",
         status_code=201,
         summary="Create an account",
-        description="Creates the account and emails a verification link. Email and username are unique regardless of case.",
+        description=(
+            "Creates the account and emails a verification link. "
+            "Email and username are unique regardless of case."
+        ),
         responses=problem_responses(400, 409, 413, 422),
     )
-    async def register(self, data: JSONBody[RegisterIn], accounts: NamedDependency[AccountsService]) -> Response[Envelope[UserOut]]:
+    async def register(
+        self, data: JSONBody[RegisterIn], accounts: NamedDependency[AccountsService]
+    ) -> Response[Envelope[UserOut]]:
         return create_success_response(await accounts.register(data), status_code=201)
 
     @post(
@@ -72,7 +77,9 @@ class AuthController(Controller):
         summary="Verify the email address with the token from the email",
         responses=problem_responses(400, 422),
     )
-    async def verify_email(self, data: JSONBody[TokenIn], accounts: NamedDependency[AccountsService]) -> Response[Envelope[UserOut]]:
+    async def verify_email(
+        self, data: JSONBody[TokenIn], accounts: NamedDependency[AccountsService]
+    ) -> Response[Envelope[UserOut]]:
         return create_success_response(await accounts.verify_email(data.token))
 
     @post(
@@ -99,7 +106,10 @@ class AuthController(Controller):
         responses=problem_responses(400, 401, 422),
     )
     async def login(
-        self, data: JSONBody[LoginIn], accounts: NamedDependency[AccountsService], request: Request[Any, Any, Any]
+        self,
+        data: JSONBody[LoginIn],
+        accounts: NamedDependency[AccountsService],
+        request: Request[Any, Any, Any],
     ) -> Response[Envelope[TokenPairOut]]:
         user_agent, ip = _client(request)
         return create_success_response(await accounts.login(data, user_agent=user_agent, ip=ip))
@@ -108,11 +118,16 @@ class AuthController(Controller):
         "/refresh",
         status_code=200,
         summary="Exchange a refresh token for a new token pair",
-        description="The presented refresh token is spent. Presenting a spent token again revokes its whole session.",
+        description=(
+            "The presented refresh token is spent. Presenting a spent token again revokes its whole session."
+        ),
         responses=problem_responses(400, 401, 422),
     )
     async def refresh(
-        self, data: JSONBody[RefreshIn], accounts: NamedDependency[AccountsService], request: Request[Any, Any, Any]
+        self,
+        data: JSONBody[RefreshIn],
+        accounts: NamedDependency[AccountsService],
+        request: Request[Any, Any, Any],
     ) -> Response[Envelope[TokenPairOut]]:
         user_agent, ip = _client(request)
         return create_success_response(
@@ -127,7 +142,9 @@ class AuthController(Controller):
         security=BEARER_SECURITY,
         responses=problem_responses(401),
     )
-    async def logout(self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]) -> None:
+    async def logout(
+        self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
+    ) -> None:
         await accounts.logout(principal)
 
     @post(
@@ -150,7 +167,9 @@ class AuthController(Controller):
         description="Signs out every session of the account.",
         responses=problem_responses(400, 422),
     )
-    async def confirm_password_reset(self, data: JSONBody[PasswordResetConfirmIn], accounts: NamedDependency[AccountsService]) -> None:
+    async def confirm_password_reset(
+        self, data: JSONBody[PasswordResetConfirmIn], accounts: NamedDependency[AccountsService]
+    ) -> None:
         await accounts.confirm_password_reset(data)
 
     @post(
@@ -163,7 +182,10 @@ class AuthController(Controller):
         responses=problem_responses(400, 401, 422),
     )
     async def change_password(
-        self, data: JSONBody[PasswordChangeIn], accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
+        self,
+        data: JSONBody[PasswordChangeIn],
+        accounts: NamedDependency[AccountsService],
+        principal: NamedDependency[Principal],
     ) -> None:
         await accounts.change_password(principal, data)
 
@@ -193,7 +215,12 @@ class AuthController(Controller):
         security=BEARER_SECURITY,
         responses=problem_responses(401, 404),
     )
-    async def revoke_session(self, session_id: FromPath[UUID], accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]) -> None:
+    async def revoke_session(
+        self,
+        session_id: FromPath[UUID],
+        accounts: NamedDependency[AccountsService],
+        principal: NamedDependency[Principal],
+    ) -> None:
         await accounts.revoke_session(principal, session_id)
 
 
@@ -207,7 +234,9 @@ class UsersController(Controller):
     security = BEARER_SECURITY
 
     @get("/me", summary="The caller's profile", responses=problem_responses(401, 404))
-    async def get_me(self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]) -> Response[Envelope[UserOut]]:
+    async def get_me(
+        self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
+    ) -> Response[Envelope[UserOut]]:
         return create_success_response(await accounts.get_me(principal))
 
     @patch(
@@ -217,7 +246,10 @@ class UsersController(Controller):
         responses=problem_responses(400, 401, 404, 422),
     )
     async def update_me(
-        self, data: JSONBody[ProfilePatchIn], accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
+        self,
+        data: JSONBody[ProfilePatchIn],
+        accounts: NamedDependency[AccountsService],
+        principal: NamedDependency[Principal],
     ) -> Response[Envelope[UserOut]]:
         return create_success_response(await accounts.update_me(principal, data))
 
@@ -228,7 +260,9 @@ class UsersController(Controller):
         description="Soft delete: the account can no longer sign in and every session is revoked.",
         responses=problem_responses(401),
     )
-    async def delete_me(self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]) -> None:
+    async def delete_me(
+        self, accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
+    ) -> None:
         await accounts.delete_me(principal)
 
     @get(
@@ -237,7 +271,10 @@ class UsersController(Controller):
         responses=problem_responses(401, 404),
     )
     async def get_user(
-        self, user_id: FromPath[UUID], accounts: NamedDependency[AccountsService], principal: NamedDependency[Principal]
+        self,
+        user_id: FromPath[UUID],
+        accounts: NamedDependency[AccountsService],
+        principal: NamedDependency[Principal],
     ) -> Response[Envelope[PublicUserOut]]:
         del principal  # signed-in callers only
         return create_success_response(await accounts.get_public_profile(user_id))

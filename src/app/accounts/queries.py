@@ -188,4 +188,3 @@ async def consume_email_token(
 
 async def invalidate_email_tokens(conn: Connection, *, user_id: UUID, purpose: EmailPurpose) -> None:
     await _q().invalidate_email_tokens(conn, user_id=user_id, purpose=purpose)
-

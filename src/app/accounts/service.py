@@ -101,9 +101,7 @@ class AccountsService:
     # ---- registration and email verification ----------------------------------------------
 
     async def register(self, data: RegisterIn) -> UserOut:
-        check_password_policy(
-            data.password, email=data.email, username=data.username, path="$.password"
-        )
+        check_password_policy(data.password, email=data.email, username=data.username, path="$.password")
         password_hash = await self._passwords.hash(data.password)
         try:
             async with self._db.transaction() as conn:
@@ -135,9 +133,7 @@ class AccountsService:
 
     async def verify_email(self, token: str) -> UserOut:
         async with self._db.transaction() as conn:
-            row = await queries.consume_email_token(
-                conn, token_hash=hash_token(token), purpose=VERIFY_EMAIL
-            )
+            row = await queries.consume_email_token(conn, token_hash=hash_token(token), purpose=VERIFY_EMAIL)
             if row is None or not await queries.mark_email_verified(conn, id=row.user_id, email=row.email):
                 raise InvalidTokenError()
             await queries.invalidate_email_tokens(conn, user_id=row.user_id, purpose=VERIFY_EMAIL)
@@ -211,7 +207,9 @@ class AccountsService:
         if ref is None:
             if reused_session is not None:
                 self.sessions.forget_session(reused_session)
-                logger.warning("refresh token reuse; session revoked", extra={"session_id": str(reused_session)})
+                logger.warning(
+                    "refresh token reuse; session revoked", extra={"session_id": str(reused_session)}
+                )
                 ErrorMonitoring.capture_message(
                     "refresh_token_reuse", level="warning", session_id=str(reused_session)
                 )
@@ -238,7 +236,9 @@ class AccountsService:
         marked = [msgspec.structs.replace(s, current=s.id == principal.session_id) for s in found]
         return paginate(marked, limit, lambda s: SessionCursor(s.id))
 
-    async def revoke_session(self, principal: Principal, session_id: UUID, *, reason: str = "user_revoked") -> None:
+    async def revoke_session(
+        self, principal: Principal, session_id: UUID, *, reason: str = "user_revoked"
+    ) -> None:
         async with self._db.transaction() as conn:
             revoked = await queries.revoke_session(
                 conn, id=session_id, user_id=principal.user_id, reason=reason
@@ -324,7 +324,9 @@ class AccountsService:
         async with self._db.connection() as conn:
             user = await queries.get_credentials_by_id(conn, id=principal.user_id)
         if user is None:
-            raise AuthenticationError("The session has ended; sign in again.", error_code=ErrorCode.INVALID_TOKEN)
+            raise AuthenticationError(
+                "The session has ended; sign in again.", error_code=ErrorCode.INVALID_TOKEN
+            )
         if not await self._passwords.verify(user.password_hash, data.current_password):
             raise ValidationError(
                 "The current password is incorrect.",

@@ -22,7 +22,7 @@ from app.core.types import (
 )
 
 
-class Input(msgspec.Struct, forbid_unknown_fields=True, frozen=True, kw_only=True):
+class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Base of request bodies: unknown fields are refused."""
 
 
@@ -69,9 +69,9 @@ class PasswordChangeIn(Input):
 class ProfilePatchIn(Input):
     """Fields left out stay as they are; `null` clears an optional field."""
 
-    display_name: DisplayName | None | msgspec.UnsetType = msgspec.UNSET
-    bio: Bio | None | msgspec.UnsetType = msgspec.UNSET
-    avatar_url: HttpsUrl | None | msgspec.UnsetType = msgspec.UNSET
+    display_name: DisplayName | msgspec.UnsetType | None = msgspec.UNSET
+    bio: Bio | msgspec.UnsetType | None = msgspec.UNSET
+    avatar_url: HttpsUrl | msgspec.UnsetType | None = msgspec.UNSET
     locale: Locale | msgspec.UnsetType = msgspec.UNSET
 
 

@@ -14,16 +14,16 @@ session advisory locks. ``tests/unit/test_pool_rules.py`` enforces the rule over
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from functools import cache
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import aiosql
 import asyncpg
 import msgspec
+from asyncpg.pool import PoolConnectionProxy
 
 from app.core.config import Settings
 from app.core.exceptions import ServiceUnavailableError
@@ -33,7 +33,12 @@ __all__ = ["SQL_DIR", "Connection", "Database", "row_or_none", "rows", "sql"]
 T = TypeVar("T")
 
 SQL_DIR = Path(__file__).resolve().parents[3] / "sql"
-Connection = asyncpg.Connection  # pyright: ignore[reportMissingTypeArgument]
+if TYPE_CHECKING:
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+    Pool: TypeAlias = asyncpg.Pool[asyncpg.Record]
+else:  # the driver's classes are not subscriptable at run time
+    Connection = PoolConnectionProxy
+    Pool = asyncpg.Pool
 
 
 @cache
@@ -55,18 +60,18 @@ class Database:
 
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._pool: asyncpg.Pool | None = None  # pyright: ignore[reportMissingTypeArgument]
+        self._pool: Pool | None = None
 
     @property
-    def pool(self) -> asyncpg.Pool:  # pyright: ignore[reportMissingTypeArgument,reportUnknownParameterType]
+    def pool(self) -> Pool:
         if self._pool is None:
             raise RuntimeError("Database.connect() has not been called")
-        return self._pool  # pyright: ignore[reportUnknownVariableType]
+        return self._pool
 
     async def connect(self) -> None:
         s = self._settings
         sql()  # parse every .sql file at start-up, not on the first request
-        self._pool = await asyncpg.create_pool(  # pyright: ignore[reportUnknownMemberType]
+        self._pool = await asyncpg.create_pool(
             s.database_url,
             min_size=s.db_pool_min_size,
             max_size=s.db_pool_max_size,
@@ -86,19 +91,19 @@ class Database:
             self._pool = None
 
     @asynccontextmanager
-    async def connection(self) -> AsyncIterator[asyncpg.Connection]:  # pyright: ignore[reportMissingTypeArgument]
+    async def connection(self) -> AsyncGenerator[Connection]:
         """A pooled connection in autocommit mode; 503 if none frees up within the acquire timeout."""
         try:
-            conn = await self.pool.acquire(timeout=self._settings.db_pool_acquire_timeout)  # pyright: ignore[reportUnknownMemberType,reportUnknownVariableType]
-        except asyncio.TimeoutError:
+            conn = await self.pool.acquire(timeout=self._settings.db_pool_acquire_timeout)
+        except TimeoutError:
             raise ServiceUnavailableError("The database is busy; retry shortly.") from None
         try:
-            yield conn  # pyright: ignore[reportReturnType]
+            yield conn
         finally:
-            await self.pool.release(conn)  # pyright: ignore[reportUnknownArgumentType]
+            await self.pool.release(conn)
 
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:  # pyright: ignore[reportMissingTypeArgument]
+    async def transaction(self) -> AsyncGenerator[Connection]:
         """A connection inside a transaction that commits on success and rolls back on error."""
         async with self.connection() as conn, conn.transaction():
             yield conn

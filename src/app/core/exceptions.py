@@ -214,9 +214,7 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
         message = "This method is not allowed on this route."
     elif status == 413:
         message = "The request body is too large."
-    return create_error_response(
-        error_code=code, message=message, status_code=status, headers=exc.headers
-    )
+    return create_error_response(error_code=code, message=message, status_code=status, headers=exc.headers)
 
 
 def _bad_encoding(_: Request[Any, Any, Any], __: UnicodeDecodeError) -> Response[Problem]:

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 import secrets
 import time
-from typing import Any
+from typing import Any, cast
 
 from litestar import Litestar
-from litestar.types import Message, Receive, Scope, Send
+from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
 
 from app.core.context import RequestContext, set_context
 from app.core.logging import get_logger
@@ -39,10 +39,16 @@ class ContextualLitestar(Litestar):
 
     access_log: bool = True
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
         if scope["type"] != "http":
             await super().__call__(scope, receive, send)
             return
+        send = cast("Send", send)
         context = RequestContext(_request_id(scope))
         set_context(context)
         header = (_HEADER_KEY, context.request_id.encode())

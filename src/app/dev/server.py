@@ -13,12 +13,18 @@ import os
 import signal
 import subprocess
 import sys
+from types import FrameType
 
 from app.core.logging import configure_logging, get_logger
 from app.dev.embedded import DATA_DIR, ROOT, EmbeddedRedis, ensure_database, start_postgres
 from app.migrate import apply_all
 
 logger = get_logger("app.dev")
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    del signum, frame
+    sys.exit(0)
 
 
 def main() -> int:
@@ -49,19 +55,27 @@ def main() -> int:
     applied = apply_all(env["DATABASE_URL"])
     logger.info("migrations applied", extra={"applied": applied})
     command = [
-        sys.executable, "-m", "granian",
-        "--interface", "asgi",
-        "--loop", "uvloop",
+        sys.executable,
+        "-m",
+        "granian",
+        "--interface",
+        "asgi",
+        "--loop",
+        "uvloop",
         "--reload",
-        "--reload-paths", str(ROOT / "src"),
-        "--reload-paths", str(ROOT / "sql"),
-        "--host", env.get("HOST", "127.0.0.1"),
-        "--port", env.get("PORT", "8000"),
+        "--reload-paths",
+        str(ROOT / "src"),
+        "--reload-paths",
+        str(ROOT / "sql"),
+        "--host",
+        env.get("HOST", "127.0.0.1"),
+        "--port",
+        env.get("PORT", "8000"),
         "app.main:app",
     ]
     # SIGTERM unwinds like Ctrl-C, so the finally block stops what this process started
     # (the embedded PostgreSQL stops through its own exit hook).
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     process = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter and module
     try:
         return process.wait()

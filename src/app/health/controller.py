@@ -66,9 +66,7 @@ class HealthController(Controller):
     )
     async def ready(self, request: Request[Any, Any, Any]) -> Response[Envelope[ReadyOut]]:
         state = request.app.state
-        database, redis = await asyncio.gather(
-            _check_database(state["db"]), _check_redis(state["redis"])
-        )
+        database, redis = await asyncio.gather(_check_database(state["db"]), _check_redis(state["redis"]))
         if database != "ok":
             status, code = "unavailable", 503
         elif redis == "down":
