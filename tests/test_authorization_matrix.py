@@ -1,0 +1,85 @@
+"""Every route is classified as public or signed-in; a new, unclassified route fails here.
+
+For signed-in routes the test proves that no token, a garbage token and a token signed with
+another key are all refused with 401 before any work is done.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+import jwt
+import pytest
+from litestar import Litestar
+
+from tests.factories import Client
+
+PUBLIC = {
+    ("GET", "/health/live"),
+    ("GET", "/health/ready"),
+    ("POST", "/auth/register"),
+    ("POST", "/auth/verify-email"),
+    ("POST", "/auth/login"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/password-reset/request"),
+    ("POST", "/auth/password-reset/confirm"),
+}
+SIGNED_IN = {
+    ("POST", "/auth/verify-email/resend"),
+    ("POST", "/auth/logout"),
+    ("POST", "/auth/password/change"),
+    ("GET", "/auth/sessions"),
+    ("DELETE", "/auth/sessions/{session_id:uuid}"),
+    ("GET", "/users/me"),
+    ("PATCH", "/users/me"),
+    ("DELETE", "/users/me"),
+    ("GET", "/users/{user_id:uuid}"),
+}
+
+
+def app_routes(app: Litestar) -> set[tuple[str, str]]:
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if route.path.startswith("/docs"):
+            continue
+        for method in getattr(route, "methods", set()):
+            if method not in {"HEAD", "OPTIONS"}:
+                found.add((method, route.path))
+    return found
+
+
+def concrete(path: str) -> str:
+    return path.replace("{session_id:uuid}", str(uuid.uuid4())).replace("{user_id:uuid}", str(uuid.uuid4()))
+
+
+def test_every_route_is_classified(app: Litestar) -> None:
+    routes = app_routes(app)
+    assert routes - PUBLIC - SIGNED_IN == set(), "classify new routes in this file"
+    assert (PUBLIC | SIGNED_IN) - routes == set(), "a classified route no longer exists"
+
+
+def _forged_token() -> str:
+    now = int(time.time())
+    claims = {"sub": str(uuid.uuid4()), "sid": str(uuid.uuid4()), "iat": now, "exp": now + 60}
+    return jwt.encode(
+        {**claims, "iss": "app", "aud": "app-api"}, "another-key-" + "x" * 32, algorithm="HS256"
+    )
+
+
+@pytest.mark.parametrize(("method", "path"), sorted(SIGNED_IN))
+@pytest.mark.parametrize("authorization", [None, "Bearer not-a-jwt", "Basic abc", "forged"])
+async def test_signed_in_routes_refuse_missing_or_bad_tokens(
+    client: Client, method: str, path: str, authorization: str | None
+) -> None:
+    headers: dict[str, str] = {}
+    if authorization == "forged":
+        headers["Authorization"] = f"Bearer {_forged_token()}"
+    elif authorization is not None:
+        headers["Authorization"] = authorization
+    response = await client.request(method, concrete(path), headers=headers, json={})
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.headers["www-authenticate"] == "Bearer"
+    expected = "AUTHENTICATION_REQUIRED" if authorization in (None, "Basic abc") else "INVALID_TOKEN"
+    assert response.json()["code"] == expected
