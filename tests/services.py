@@ -3,6 +3,7 @@
 Order: TEST_DATABASE_ADMIN_URL / TEST_REDIS_URL if set; else the local servers at
 127.0.0.1:5432 (user postgres) and 127.0.0.1:6379 if they answer; else embedded ones started
 from the dev dependencies (so `uv run just test` works on a machine with only Python and uv).
+TEST_FORCE_EMBEDDED=1 skips the local servers.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ LOCAL_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def _answers(host: str, port: int) -> bool:
+    if os.environ.get("TEST_FORCE_EMBEDDED"):  # to check the fresh-machine path on a full one
+        return False
     try:
         with socket.create_connection((host, port), timeout=1):
             return True
