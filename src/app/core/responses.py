@@ -122,8 +122,14 @@ def create_error_response(
     return Response(problem, status_code=status_code, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def problem_responses(*statuses: int) -> dict[int, ResponseSpec]:
-    """OpenAPI response specs for the error statuses a route can return (DESIGN.md §3)."""
+def problem_responses(*statuses: int, server_errors: bool = True) -> dict[int, ResponseSpec]:
+    """OpenAPI response specs for the error statuses a route can return (DESIGN.md §3).
+
+    500 and 503 (a dependency such as the database is down) are added unless `server_errors`
+    is False, since any route that touches a dependency can return them.
+    """
+    if server_errors:
+        statuses = (*statuses, 500, 503)
     return {
         status: ResponseSpec(
             data_container=Problem,
