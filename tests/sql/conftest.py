@@ -1,0 +1,40 @@
+"""Fixtures of the SQL tests: throw-away databases next to the run's shared test database."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import pytest
+from psycopg import sql as pgsql
+
+from tests.services import TestServices
+
+MakeDatabase = Callable[[str], str]
+
+
+def with_database(url: str, name: str) -> str:
+    """`url` pointing at database `name` instead."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@pytest.fixture(scope="module")
+def make_database(test_services: TestServices) -> Iterator[MakeDatabase]:
+    """Create empty databases on demand (``make_database("migrations")`` -> URL); all are
+    dropped when the module's tests are done, whatever their outcome."""
+    created: list[str] = []
+
+    def make(purpose: str) -> str:
+        name = f"app_test_{purpose}_{secrets.token_hex(4)}"
+        with psycopg.connect(test_services.postgres_admin_url, autocommit=True) as admin:
+            admin.execute(pgsql.SQL("CREATE DATABASE {}").format(pgsql.Identifier(name)))
+        created.append(name)
+        return with_database(test_services.postgres_admin_url, name)
+
+    yield make
+    with psycopg.connect(test_services.postgres_admin_url, autocommit=True) as admin:
+        for name in created:
+            admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))

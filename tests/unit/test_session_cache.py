@@ -1,0 +1,118 @@
+"""The per-worker cache of "this login session is still active" (app.accounts.sessions)."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+
+from app.accounts import sessions
+from app.accounts.sessions import SessionCache
+
+TTL = 5.0
+
+
+class Clock:
+    """Stands in for the `time` module the cache reads `monotonic()` from."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    fake = Clock()
+    monkeypatch.setattr(sessions, "time", fake)
+    return fake
+
+
+def ids(n: int) -> list[uuid.UUID]:
+    return [uuid.uuid4() for _ in range(n)]
+
+
+def test_unknown_session_is_not_known_active(clock: Clock) -> None:
+    assert SessionCache(TTL).is_known_active(uuid.uuid4()) is False
+
+
+def test_remembered_session_is_known_until_the_ttl_ends(clock: Clock) -> None:
+    cache = SessionCache(TTL)
+    session, user = ids(2)
+    cache.remember_active(session, user)
+    assert cache.is_known_active(session)
+    clock.advance(TTL - 0.01)
+    assert cache.is_known_active(session)
+    clock.advance(0.01)
+    assert not cache.is_known_active(session)
+    clock.advance(-1)  # an expired entry is gone, not merely hidden
+    assert not cache.is_known_active(session)
+
+
+def test_remembering_again_extends_the_ttl(clock: Clock) -> None:
+    cache = SessionCache(TTL)
+    session, user = ids(2)
+    cache.remember_active(session, user)
+    clock.advance(TTL - 1)
+    cache.remember_active(session, user)
+    clock.advance(TTL - 1)
+    assert cache.is_known_active(session)
+
+
+def test_zero_ttl_caches_nothing(clock: Clock) -> None:
+    cache = SessionCache(0)
+    session, user = ids(2)
+    cache.remember_active(session, user)
+    assert not cache.is_known_active(session)
+
+
+def test_forget_session(clock: Clock) -> None:
+    cache = SessionCache(TTL)
+    kept, forgotten, user = ids(3)
+    cache.remember_active(kept, user)
+    cache.remember_active(forgotten, user)
+    cache.forget_session(forgotten)
+    cache.forget_session(uuid.uuid4())  # unknown: no error
+    assert not cache.is_known_active(forgotten)
+    assert cache.is_known_active(kept)
+
+
+def test_forget_user_drops_all_of_that_users_sessions_only(clock: Clock) -> None:
+    cache = SessionCache(TTL)
+    user, other = ids(2)
+    mine = ids(3)
+    theirs = ids(2)
+    for session in mine:
+        cache.remember_active(session, user)
+    for session in theirs:
+        cache.remember_active(session, other)
+    cache.forget_user(user)
+    assert not any(cache.is_known_active(s) for s in mine)
+    assert all(cache.is_known_active(s) for s in theirs)
+
+
+def test_size_is_bounded(clock: Clock) -> None:
+    cache = SessionCache(TTL, max_entries=10)
+    user = uuid.uuid4()
+    added = ids(95)
+    for session in added:
+        cache.remember_active(session, user)
+    known = [s for s in added if cache.is_known_active(s)]
+    assert 1 <= len(known) <= 10
+    assert added[-1] in known  # the newest entry always goes in
+
+
+def test_a_full_cache_evicts_expired_entries_before_live_ones(clock: Clock) -> None:
+    cache = SessionCache(TTL, max_entries=3)
+    old, live1, live2, new, user = ids(5)
+    cache.remember_active(old, user)
+    clock.advance(TTL / 2)
+    cache.remember_active(live1, user)
+    cache.remember_active(live2, user)
+    clock.advance(TTL / 2 + 0.1)  # `old` has expired, the other two have not
+    cache.remember_active(new, user)
+    assert [cache.is_known_active(s) for s in (old, live1, live2, new)] == [False, True, True, True]
