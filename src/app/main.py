@@ -19,6 +19,7 @@ from sentry_sdk.transport import Transport
 from app.accounts.controller import AuthController, UsersController
 from app.accounts.service import AccountsService
 from app.core.config import ConfigError, Settings, load_settings
+from app.core.content_type import require_json_body
 from app.core.db import Database
 from app.core.exceptions import exception_handlers
 from app.core.logging import configure_logging, get_logger
@@ -90,6 +91,7 @@ def create_app(
     app = ContextualLitestar(
         route_handlers=[HealthController, AuthController, UsersController],
         lifespan=[lifespan],
+        guards=[require_json_body],
         exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]
         openapi_config=_openapi(),
         request_max_body_size=settings.max_request_body_bytes,

@@ -278,22 +278,13 @@ async def test_sessions_rejects_an_overlong_cursor_with_422(
     expect_problem(await _sessions(client, user, cursor="a" * 513), 422, "VALIDATION_ERROR", path="cursor")
 
 
-LIMIT_BUG = (
-    "BUG: app/accounts/controller.py:40 wraps Limit (app/core/pagination.py:24, "
-    "msgspec.Meta(ge=1, le=100)) in Annotated[..., QueryParameter(name='limit')]; Litestar "
-    "rebuilds the parameter's Meta from the QueryParameter alone, dropping ge/le. limit=101 "
-    "returns 200; limit=0 or -1 reaches paginate() (pagination.py:54, page[-1] on an empty "
-    "page) and fails with IndexError -> 500."
-)
-
-
 @pytest.mark.parametrize(
     "limit",
     [
         pytest.param("abc", id="not-a-number"),
-        pytest.param("0", id="zero", marks=pytest.mark.xfail(strict=True, reason=LIMIT_BUG)),
-        pytest.param("-1", id="negative", marks=pytest.mark.xfail(strict=True, reason=LIMIT_BUG)),
-        pytest.param("101", id="over-100", marks=pytest.mark.xfail(strict=True, reason=LIMIT_BUG)),
+        pytest.param("0", id="zero"),
+        pytest.param("-1", id="negative"),
+        pytest.param("101", id="over-100"),
     ],
 )
 async def test_sessions_rejects_a_bad_limit_with_422(
@@ -304,14 +295,6 @@ async def test_sessions_rejects_a_bad_limit_with_422(
     expect_problem(await _sessions(client, user, limit=limit), 422, "VALIDATION_ERROR", path="limit")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: app/core/exceptions.py:182 (_field_errors) uses str() of Litestar's ParamType enum, "
-        "so query-parameter errors carry location 'ParamType.QUERY' instead of 'query' (the "
-        "cursor error from app/core/pagination.py says 'query')."
-    ),
-)
 async def test_query_parameter_errors_say_location_query(
     client: Client, five_sessions: tuple[User, list[str]]
 ) -> None:

@@ -158,13 +158,6 @@ async def user_for_patch(client: Client) -> User:
     return await signed_in_user(client)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: app/core/types.py:53 Locale pattern ends in `$`, which also matches before a trailing "
-        "newline, so 'en\\n' is accepted and stored as the locale (same root cause as Email/Username)."
-    ),
-)
 async def test_patch_rejects_locale_with_trailing_newline(client: Client) -> None:
     user = await signed_in_user(client)
 

@@ -278,27 +278,12 @@ async def test_concurrent_registrations_of_one_username_yield_username_taken(cli
 # ---- known bugs -----------------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: app/core/types.py:41 Username pattern ends in `$`, which in Python regex also matches "
-        "before a trailing newline; 'name\\n' passes msgspec, then the users_username_check CHECK "
-        "rejects it and the unhandled CheckViolationError becomes a 500."
-    ),
-)
 async def test_register_rejects_username_with_trailing_newline(client: Client) -> None:
     response = await client.post("/auth/register", json=new_account(username=f"{unique()}\n"))
 
     expect_problem(response, 422, "VALIDATION_ERROR", path="$.username")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: app/core/types.py:33 Email pattern ends in `$`, which also matches before a trailing "
-        "newline; 'ada@example.com\\n' is stored as a second, distinct account address."
-    ),
-)
 async def test_register_rejects_email_with_trailing_newline(client: Client) -> None:
     taken = await register(client)
 

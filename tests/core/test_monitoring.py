@@ -35,15 +35,7 @@ JWT = (
 PASSWORD = "hunter2-correct-horse-battery"
 API_KEY = "sk_live_4f9a8b7c6d5e4f3a2b1c"
 SEND_DEFAULT_PII_DEPRECATED = "The send_default_pii option is deprecated"
-DEPRECATION_BUG = (
-    "BUG: app/core/monitoring.py:89 passes send_default_pii=False to sentry_sdk.init; the "
-    "resolved sentry-sdk (2.75) deprecates that option and warns (DeprecationWarning) whenever it "
-    "is not None, so every start with SENTRY_DSN set warns, and under the suite's "
-    "filterwarnings=error any test enabling Sentry fails. Dropping the argument keeps the same "
-    "behaviour (its default None means no PII)."
-)
 # Until the bug above is fixed, the rest of this module must be able to enable Sentry at all.
-pytestmark = pytest.mark.filterwarnings(f"ignore:{SEND_DEFAULT_PII_DEPRECATED}:DeprecationWarning")
 
 
 class MemoryTransport(Transport):
@@ -131,7 +123,6 @@ def exception_types(event: dict[str, Any]) -> list[str]:
     return [value["type"] for value in event.get("exception", {}).get("values", [])]
 
 
-@pytest.mark.xfail(strict=True, reason=DEPRECATION_BUG)
 def test_enabling_sentry_emits_no_deprecation_warning(
     make_settings: Callable[..., Settings], transport: MemoryTransport
 ) -> None:
@@ -196,16 +187,6 @@ async def test_reported_event_holds_no_credentials(sentry_client: Client, transp
     assert authorization in (None, "", FILTERED)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "BUG: app/core/monitoring.py:38 (scrub, applied by _before_send at :55) filters "
-        "sensitive dict keys and token-shaped strings only; the event's "
-        "request.query_string is one plain string ('access_token=...&password=...'), "
-        "so secrets sent in a query string reach Sentry "
-        "(DESIGN.md section 5: secrets never appear in Sentry events)."
-    ),
-)
 async def test_query_string_secrets_are_scrubbed(sentry_client: Client, transport: MemoryTransport) -> None:
     response = await sentry_client.get(
         "/test/sentry/fail-with-secret/key?access_token=opaque-secret-value&password=pw-in-query"
@@ -254,22 +235,10 @@ async def test_client_errors_are_not_reported(
     assert transport.events() == []
 
 
-SENTRY_BODY_BUG = (
-    "BUG: with SENTRY_DSN set, sentry's LitestarIntegration (enabled in app/core/monitoring.py:94) "
-    "parses every JSON body before the handler (sentry_sdk/integrations/litestar.py "
-    "handle_wrapper -> Request.json()); a malformed body raises Litestar's "
-    "SerializationException, which is not an HTTPException, so app/core/exceptions.py "
-    "(exception_handlers, no entry for SerializationException) sends it to _unexpected: "
-    "500 INTERNAL_ERROR plus a Sentry error event instead of 400 MALFORMED_JSON."
-)
-
-
 @pytest.mark.parametrize(
     "body",
     [
-        pytest.param(
-            b"{not json", marks=pytest.mark.xfail(strict=True, reason=SENTRY_BODY_BUG), id="malformed"
-        ),
+        pytest.param(b"{not json", id="malformed"),
         pytest.param(b'{"login": "\xff"}', id="bad-utf8"),
     ],
 )
@@ -281,6 +250,18 @@ async def test_bad_json_body_is_400_and_not_reported(
     )
 
     assert (response.status_code, response.json()["code"]) == (400, "MALFORMED_JSON")
+    assert transport.events() == []
+
+
+@pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
+async def test_non_json_body_is_415_and_not_reported(
+    sentry_client: Client, transport: MemoryTransport, content_type: str
+) -> None:
+    response = await sentry_client.post(
+        "/auth/login", content=b"login=ada&password=pw", headers={"content-type": content_type}
+    )
+
+    assert (response.status_code, response.json()["code"]) == (415, "UNSUPPORTED_MEDIA_TYPE")
     assert transport.events() == []
 
 
@@ -427,8 +408,11 @@ def test_scrub_does_not_modify_its_input() -> None:
         (f"token {JWT} rejected", " rejected", JWT),
         (f"key {API_KEY} revoked", " revoked", API_KEY),
         ("eyJhbGciOiJub25lIn0.eyJzdWIiOiIxIn0.", "", "eyJzdWIiOiIxIn0"),
+        ("page=2&access_token=opaque1&sort=name", "page=2&access_token=", "opaque1"),
+        ("password=pw1&x=1", "&x=1", "pw1"),
+        ("GET /reset?Reset-Token=zz9 HTTP/1.1", " HTTP/1.1", "zz9"),
     ],
-    ids=["bearer", "bearer-lowercase", "jwt", "sk-key", "unsigned-jwt"],
+    ids=["bearer", "bearer-lowercase", "jwt", "sk-key", "unsigned-jwt", "query", "query-start", "in-url"],
 )
 def test_scrub_removes_token_shaped_substrings(text: str, kept: str, gone: str) -> None:
     clean = scrub(text)

@@ -10,6 +10,7 @@ from litestar.di import NamedDependency, Provide
 from app.accounts.service import AccountsService, Principal
 from app.core.context import current_context
 from app.core.exceptions import AuthenticationError
+from app.core.monitoring import ErrorMonitoring
 
 __all__ = ["bearer_token", "principal_dependency", "provide_accounts"]
 
@@ -41,6 +42,8 @@ async def provide_principal(
     context = current_context()
     if context is not None:
         context.user_id = str(principal.user_id)
+    if ErrorMonitoring.enabled:
+        ErrorMonitoring.set_user(str(principal.user_id))
     return principal
 
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from ipaddress import ip_address
-from typing import Annotated, Any
+from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody
 
 from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts
 from app.accounts.service import AccountsService, Principal
@@ -27,28 +28,24 @@ from app.accounts.structs import (
     TokenPairOut,
     UserOut,
 )
-from app.core.pagination import DEFAULT_LIMIT, Limit, page_meta
+from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
 from app.core.responses import Envelope, create_success_response, problem_responses
 
 __all__ = ["AuthController", "UsersController"]
 
+_CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 RESET_REQUESTED = "If an account exists for this address, a password reset link has been sent."
-CursorParam = Annotated[
-    str | None,
-    QueryParameter(name="cursor", max_length=512, description="meta.next_cursor of the previous page."),
-]
-LimitParam = Annotated[Limit, QueryParameter(name="limit")]
 
 
 def _client(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
     """The caller's user agent (truncated) and IP address (None if not an IP, e.g. a socket)."""
-    user_agent = request.headers.get("user-agent")
+    user_agent = _CONTROL_CHARS.sub("", request.headers.get("user-agent") or "")
     host = request.client.host if request.client else None
     try:
         ip = str(ip_address(host)) if host else None
     except ValueError:
         ip = None
-    return (user_agent[:512] if user_agent else None), ip
+    return (user_agent[:512] or None), ip
 
 
 class AuthController(Controller):
@@ -64,7 +61,7 @@ class AuthController(Controller):
             "Creates the account and emails a verification link. "
             "Email and username are unique regardless of case."
         ),
-        responses=problem_responses(400, 409, 413, 422),
+        responses=problem_responses(400, 409, 413, 415, 422),
     )
     async def register(
         self, data: JSONBody[RegisterIn], accounts: NamedDependency[AccountsService]
@@ -75,7 +72,7 @@ class AuthController(Controller):
         "/verify-email",
         status_code=200,
         summary="Verify the email address with the token from the email",
-        responses=problem_responses(400, 422),
+        responses=problem_responses(400, 413, 415, 422),
     )
     async def verify_email(
         self, data: JSONBody[TokenIn], accounts: NamedDependency[AccountsService]
@@ -103,7 +100,7 @@ class AuthController(Controller):
         status_code=200,
         summary="Sign in with email or username and password",
         description="Returns a short-lived access token (JWT) and a refresh token that rotates on every use.",
-        responses=problem_responses(400, 401, 422),
+        responses=problem_responses(400, 401, 413, 415, 422),
     )
     async def login(
         self,
@@ -121,7 +118,7 @@ class AuthController(Controller):
         description=(
             "The presented refresh token is spent. Presenting a spent token again revokes its whole session."
         ),
-        responses=problem_responses(400, 401, 422),
+        responses=problem_responses(400, 401, 413, 415, 422),
     )
     async def refresh(
         self,
@@ -152,7 +149,7 @@ class AuthController(Controller):
         status_code=202,
         summary="Email a password reset link",
         description="Answers the same whether or not an account exists for the address.",
-        responses=problem_responses(400, 422),
+        responses=problem_responses(400, 413, 415, 422),
     )
     async def request_password_reset(
         self, data: JSONBody[PasswordResetRequestIn], accounts: NamedDependency[AccountsService]
@@ -165,7 +162,7 @@ class AuthController(Controller):
         status_code=204,
         summary="Set a new password with the token from the reset email",
         description="Signs out every session of the account.",
-        responses=problem_responses(400, 422),
+        responses=problem_responses(400, 413, 415, 422),
     )
     async def confirm_password_reset(
         self, data: JSONBody[PasswordResetConfirmIn], accounts: NamedDependency[AccountsService]
@@ -179,7 +176,7 @@ class AuthController(Controller):
         description="Requires the current password; signs out every other session.",
         dependencies={"principal": principal_dependency},
         security=BEARER_SECURITY,
-        responses=problem_responses(400, 401, 422),
+        responses=problem_responses(400, 401, 413, 415, 422),
     )
     async def change_password(
         self,
@@ -194,14 +191,14 @@ class AuthController(Controller):
         summary="List the caller's active sessions",
         dependencies={"principal": principal_dependency},
         security=BEARER_SECURITY,
-        responses=problem_responses(401, 422),
+        responses=problem_responses(400, 401, 422),
     )
     async def list_sessions(
         self,
         accounts: NamedDependency[AccountsService],
         principal: NamedDependency[Principal],
-        cursor: CursorParam = None,
-        limit: LimitParam = DEFAULT_LIMIT,
+        cursor: CursorQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
     ) -> Response[Envelope[list[SessionOut]]]:
         sessions, next_cursor = await accounts.list_sessions(principal, cursor=cursor, limit=limit)
         return create_success_response(sessions, meta=page_meta(next_cursor))
@@ -213,7 +210,7 @@ class AuthController(Controller):
         description="Its refresh token stops working at once; its access token within SESSION_CACHE_SECONDS.",
         dependencies={"principal": principal_dependency},
         security=BEARER_SECURITY,
-        responses=problem_responses(401, 404),
+        responses=problem_responses(400, 401, 404),
     )
     async def revoke_session(
         self,
@@ -243,7 +240,7 @@ class UsersController(Controller):
         "/me",
         summary="Update the caller's profile",
         description="Only the fields sent change; null clears display_name, bio or avatar_url.",
-        responses=problem_responses(400, 401, 404, 422),
+        responses=problem_responses(400, 401, 404, 413, 415, 422),
     )
     async def update_me(
         self,
@@ -268,7 +265,7 @@ class UsersController(Controller):
     @get(
         "/{user_id:uuid}",
         summary="A user's public profile",
-        responses=problem_responses(401, 404),
+        responses=problem_responses(400, 401, 404),
     )
     async def get_user(
         self,

@@ -19,6 +19,7 @@ from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
     NotFoundException,
+    SerializationException,
     ValidationException,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "PermissionDeniedError",
     "PreconditionFailedError",
     "ServiceUnavailableError",
+    "UnsupportedMediaTypeError",
     "ValidationError",
     "exception_handlers",
     "is_expected_error",
@@ -115,6 +117,12 @@ class PreconditionFailedError(AppError):
     default_message = "The resource has changed since you read it."
 
 
+class UnsupportedMediaTypeError(AppError):
+    status_code = 415
+    error_code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
+    default_message = "Send the request body as JSON: Content-Type: application/json."
+
+
 class ServiceUnavailableError(AppError):
     status_code = 503
     error_code = ErrorCode.SERVICE_UNAVAILABLE
@@ -151,13 +159,31 @@ _STATUS_CODES: Mapping[int, ErrorCode] = {
     503: ErrorCode.SERVICE_UNAVAILABLE,
 }
 _JSON_PATH_RE = re.compile(r" - at `\$(?:\.data)?(?P<path>[^`]*)`$")
+# What Litestar's signature model says when a route expecting a body received none.
+_MISSING_BODY = "missing required field `data`"
+
+
+def _is_decode_failure(exc: BaseException) -> bool:
+    """Whether `exc` (or what caused it) is the JSON decoder refusing the body."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, SerializationException | msgspec.DecodeError):
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def is_expected_error(exc: BaseException) -> bool:
     """True for outcomes that are the client's doing (4xx): never reported to Sentry as errors."""
     if isinstance(exc, HTTPException):
         return exc.status_code < 500
-    return isinstance(exc, asyncpg.UniqueViolationError | asyncpg.DataError | UnicodeDecodeError)
+    return isinstance(
+        exc,
+        asyncpg.IntegrityConstraintViolationError
+        | asyncpg.DataError
+        | UnicodeDecodeError
+        | SerializationException,
+    )
 
 
 def _app_error(_: Request[Any, Any, Any], exc: AppError) -> Response[Problem]:
@@ -179,7 +205,8 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
         if not isinstance(item, dict):
             continue
         entry: dict[str, Any] = item  # pyright: ignore[reportUnknownVariableType]
-        source = str(entry.get("source") or "body")
+        raw_source = entry.get("source") or "body"
+        source = str(getattr(raw_source, "value", raw_source))  # Litestar's ParamType enum
         message = str(entry.get("message", "invalid value"))
         if source == "body":
             path = "$"
@@ -192,6 +219,8 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
 
 
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
+    if _MISSING_BODY in str(exc.__cause__):
+        return _malformed_json(_, exc)
     return create_error_response(
         error_code=ErrorCode.VALIDATION_ERROR,
         message="The request contains invalid values.",
@@ -206,9 +235,9 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
         return _unexpected(_, exc)
     code = _STATUS_CODES.get(status, ErrorCode.BAD_REQUEST)
     message = exc.detail
-    if status == 400 and "JSON is malformed" in message:
-        code, message = ErrorCode.MALFORMED_JSON, "The request body is not valid JSON."
-    elif isinstance(exc, NotFoundException):
+    if status == 400 and _is_decode_failure(exc):
+        return _malformed_json(_, exc)
+    if isinstance(exc, NotFoundException):
         message = "No such resource or route."
     elif isinstance(exc, MethodNotAllowedException):
         message = "This method is not allowed on this route."
@@ -217,10 +246,11 @@ def _http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Problem]:
     return create_error_response(error_code=code, message=message, status_code=status, headers=exc.headers)
 
 
-def _bad_encoding(_: Request[Any, Any, Any], __: UnicodeDecodeError) -> Response[Problem]:
+def _malformed_json(_: Request[Any, Any, Any], __: BaseException) -> Response[Problem]:
+    """Empty, truncated, non-UTF-8 or otherwise undecodable bodies."""
     return create_error_response(
         error_code=ErrorCode.MALFORMED_JSON,
-        message="The request body is not valid UTF-8 JSON.",
+        message="The request body is not a valid UTF-8 JSON document.",
         status_code=400,
     )
 
@@ -234,6 +264,19 @@ def _unique_violation(_: Request[Any, Any, Any], __: asyncpg.UniqueViolationErro
     )
 
 
+def _constraint_violation(
+    _: Request[Any, Any, Any], exc: asyncpg.IntegrityConstraintViolationError
+) -> Response[Problem]:
+    # A CHECK, NOT NULL or foreign key the request structs did not anticipate: the data is
+    # protected by the constraint, and the client hears 422 rather than 500.
+    logger.warning("constraint rejected a write", extra={"constraint": exc.constraint_name})
+    return create_error_response(
+        error_code=ErrorCode.VALIDATION_ERROR,
+        message="A value is not acceptable.",
+        status_code=422,
+    )
+
+
 def _data_error(_: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[Problem]:
     logger.info("database rejected a value", extra={"sqlstate": exc.sqlstate})
     return create_error_response(
@@ -244,7 +287,7 @@ def _data_error(_: Request[Any, Any, Any], exc: asyncpg.DataError) -> Response[P
 
 
 def _unavailable(_: Request[Any, Any, Any], exc: BaseException) -> Response[Problem]:
-    logger.warning("database unavailable", extra={"error": type(exc).__name__})
+    logger.warning("dependency unavailable", extra={"error": type(exc).__name__})
     return create_error_response(
         error_code=ErrorCode.SERVICE_UNAVAILABLE,
         message="A dependency is unavailable; retry shortly.",
@@ -268,7 +311,9 @@ def exception_handlers() -> dict[type[BaseException], Callable[..., Response[Pro
         AppError: _app_error,
         ValidationException: _validation,
         HTTPException: _http,
-        UnicodeDecodeError: _bad_encoding,
+        UnicodeDecodeError: _malformed_json,
+        SerializationException: _malformed_json,
+        asyncpg.IntegrityConstraintViolationError: _constraint_violation,
         asyncpg.UniqueViolationError: _unique_violation,
         asyncpg.DataError: _data_error,
         Exception: _unexpected,

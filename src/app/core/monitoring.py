@@ -25,13 +25,16 @@ __all__ = ["ErrorMonitoring", "scrub"]
 
 Level = Literal["fatal", "error", "warning", "info", "debug"]
 FILTERED = "[Filtered]"
-_SENSITIVE_KEY = re.compile(
-    r"pass(word)?|secret|token|authorization|cookie|api[-_]?key|signature|credential|session",
-    re.IGNORECASE,
-)
-# Bearer tokens, JWTs and our `sk_` API keys, should one end up inside a message string.
+_SENSITIVE_WORDS = r"pass(?:word)?|secret|token|authorization|cookie|api[-_]?key|signature|credential|session"
+_SENSITIVE_KEY = re.compile(_SENSITIVE_WORDS, re.IGNORECASE)
+# Inside a string: bearer tokens, JWTs, our `sk_` API keys, and the value of any `key=value`
+# pair whose key is sensitive (query strings such as `?access_token=...&password=...`).
 _SENSITIVE_VALUE = re.compile(
-    r"(Bearer\s+)\S+|eyJ[\w-]+\.[\w-]+\.[\w-]*|\bsk_[A-Za-z0-9_]{8,}", re.IGNORECASE
+    r"(Bearer\s+)\S+"
+    r"|eyJ[\w-]+\.[\w-]+\.[\w-]*"
+    r"|\bsk_[A-Za-z0-9_]{8,}"
+    rf"|(\b[\w.-]*(?:{_SENSITIVE_WORDS})[\w.-]*=)[^&\s#]*",
+    re.IGNORECASE,
 )
 
 
@@ -48,7 +51,7 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub(item) for item in value]  # pyright: ignore[reportUnknownVariableType]
     if isinstance(value, str):
-        return _SENSITIVE_VALUE.sub(lambda m: (m.group(1) or "") + FILTERED, value)
+        return _SENSITIVE_VALUE.sub(lambda m: (m.group(1) or m.group(2) or "") + FILTERED, value)
     return value
 
 
@@ -86,7 +89,6 @@ class ErrorMonitoring:
             release=settings.release,
             traces_sample_rate=settings.sentry_traces_sample_rate,
             profiles_sample_rate=settings.sentry_profiles_sample_rate,
-            send_default_pii=False,
             max_request_body_size="never",
             include_local_variables=False,
             before_send=_before_send,

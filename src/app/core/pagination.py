@@ -13,15 +13,32 @@ from collections.abc import Callable, Sequence
 from typing import Annotated, Any, TypeVar
 
 import msgspec
+from litestar.params import QueryParameter
 
 from app.core.exceptions import ValidationError
 from app.core.responses import ErrorCode, FieldError
 
-__all__ = ["DEFAULT_LIMIT", "Limit", "decode_cursor", "encode_cursor", "page_meta", "paginate"]
+__all__ = [
+    "DEFAULT_LIMIT",
+    "CursorQuery",
+    "Limit",
+    "LimitQuery",
+    "decode_cursor",
+    "encode_cursor",
+    "page_meta",
+    "paginate",
+]
 
 T = TypeVar("T")
 K = TypeVar("K")
 Limit = Annotated[int, msgspec.Meta(ge=1, le=100, description="Page size, 1..100.")]
+# Query parameters for list routes. Litestar takes a parameter's bounds from QueryParameter,
+# not from the Annotated type's msgspec.Meta, so they are stated here.
+LimitQuery = Annotated[int, QueryParameter(name="limit", ge=1, le=100, description="Page size, 1..100.")]
+CursorQuery = Annotated[
+    str | None,
+    QueryParameter(name="cursor", max_length=512, description="meta.next_cursor of the previous page."),
+]
 DEFAULT_LIMIT = 20
 
 

@@ -23,14 +23,17 @@ __all__ = [
     "Username",
 ]
 
-_NO_NUL = r"^[^\x00]*$"
+# Python's `$` also matches before a final newline; `(?!\n)` closes that gap and still reads
+# as a plain ECMAScript pattern in the OpenAPI schema.
+_END = r"$(?!\n)"
+_NO_NUL = r"^[^\x00]*" + _END
 
 Email = Annotated[
     str,
     msgspec.Meta(
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+$",
+        pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+" + _END,
         description="An email address.",
         examples=["ada@example.com"],
     ),
@@ -38,7 +41,7 @@ Email = Annotated[
 Username = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z0-9_]{3,32}$",
+        pattern=r"^[A-Za-z0-9_]{3,32}" + _END,
         description="3-32 letters, digits or underscores; unique regardless of case.",
         examples=["ada_l"],
     ),
@@ -50,7 +53,7 @@ Password = Annotated[
 Locale = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}$",
+        pattern=r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8}){0,3}" + _END,
         max_length=35,
         description="A BCP 47 language tag.",
         examples=["en", "pt-BR"],
@@ -59,7 +62,7 @@ Locale = Annotated[
 HttpsUrl = Annotated[
     str,
     msgspec.Meta(
-        pattern=r"^https://[^\s\x00]+$",
+        pattern=r"^https://[^\s\x00]+" + _END,
         max_length=2048,
         description="An https:// URL.",
         examples=["https://example.com/me.png"],
@@ -68,7 +71,9 @@ HttpsUrl = Annotated[
 
 DisplayName = Annotated[str, msgspec.Meta(min_length=1, max_length=100, pattern=_NO_NUL)]
 Bio = Annotated[str, msgspec.Meta(max_length=1000, pattern=_NO_NUL)]
-OpaqueToken = Annotated[str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9._~+/=-]+$")]
+OpaqueToken = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=512, pattern=r"^[A-Za-z0-9._~+/=-]+" + _END)
+]
 LoginName = Annotated[
     str,
     msgspec.Meta(

@@ -7,10 +7,11 @@ from typing import Any, Literal
 
 import msgspec
 from litestar import Controller, Request, Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from app.core.db import Database
 from app.core.logging import get_logger
-from app.core.responses import Envelope, create_success_response
+from app.core.responses import Envelope, create_success_response, problem_responses
 
 __all__ = ["HealthController"]
 
@@ -63,6 +64,13 @@ class HealthController(Controller):
         "/ready",
         summary="Ready to serve: database reachable (503 if not); Redis down only degrades",
         cache=False,
+        responses={
+            **problem_responses(server_errors=True),
+            # Not an error but a probe result: the same envelope, so operators see which check failed.
+            503: ResponseSpec(
+                data_container=Envelope[ReadyOut], description="Not ready: the database is unreachable"
+            ),
+        },
     )
     async def ready(self, request: Request[Any, Any, Any]) -> Response[Envelope[ReadyOut]]:
         state = request.app.state
