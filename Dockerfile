@@ -34,4 +34,4 @@ USER app
 
 EXPOSE 8000
 
-CMD ["sh", "-c", "python -m app.migrate up && exec granian --interface asgi --loop uvloop --workers 2 --host 0.0.0.0 --port 8000 app.main:app"]
+CMD ["sh", "-c", "python -m app.migrate up && exec granian --interface asgi --loop uvloop --workers 2 --host 0.0.0.0 --port 8000 --no-ws app.main:app"]

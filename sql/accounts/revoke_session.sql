@@ -1,5 +1,6 @@
 -- Revoke one live session of a user (logout, or the user ending a session). Index:
--- auth_sessions_pkey; user_id in the WHERE keeps a user from revoking another's session.
+-- auth_sessions_pkey or auth_sessions_user_active_idx (both pin one row; the planner picks);
+-- user_id in the WHERE keeps a user from revoking another's session.
 -- name: revoke_session(id, user_id, reason)$
 UPDATE auth_sessions
 SET revoked_at = now(), revoked_reason = :reason

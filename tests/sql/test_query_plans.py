@@ -210,6 +210,11 @@ def cases(s: Seeded) -> list[Case]:
             ("email_tokens_pkey",),
         ),
         Case(
+            "get_valid_email_token",
+            {"token_hash": s.email_token_hash, "purpose": "verify_email"},
+            ("email_tokens_pkey",),
+        ),
+        Case(
             "invalidate_email_tokens",
             {"user_id": s.user_id, "purpose": "verify_email"},
             ("email_tokens_user_purpose_idx",),
@@ -255,6 +260,7 @@ CASE_IDS = [
     "revoke_session",
     "revoke_user_sessions",
     "consume_email_token",
+    "get_valid_email_token",
     "invalidate_email_tokens",
     "mark_email_verified",
     "update_password_hash",

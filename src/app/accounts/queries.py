@@ -186,5 +186,12 @@ async def consume_email_token(
     return row_or_none(record, EmailTokenRow)
 
 
+async def get_valid_email_token(
+    conn: Connection, *, token_hash: bytes, purpose: EmailPurpose
+) -> EmailTokenRow | None:
+    record = await _q().get_valid_email_token(conn, token_hash=token_hash, purpose=purpose)
+    return row_or_none(record, EmailTokenRow)
+
+
 async def invalidate_email_tokens(conn: Connection, *, user_id: UUID, purpose: EmailPurpose) -> None:
     await _q().invalidate_email_tokens(conn, user_id=user_id, purpose=purpose)

@@ -172,9 +172,14 @@ class AccountsService:
             )
         refresh_token = new_token()
         session_id = new_id()
+        # Upgrade a hash made with older parameters, hashing before the transaction opens.
+        new_hash = (
+            await self._passwords.hash(data.password)
+            if self._passwords.needs_rehash(creds.password_hash)
+            else None
+        )
         async with self._db.transaction() as conn:
-            if self._passwords.needs_rehash(creds.password_hash):
-                new_hash = await self._passwords.hash(data.password)
+            if new_hash is not None:
                 await queries.update_password_hash(conn, id=creds.id, password_hash=new_hash)
             await queries.insert_session(
                 conn,
@@ -301,18 +306,25 @@ class AccountsService:
             )
 
     async def confirm_password_reset(self, data: PasswordResetConfirmIn) -> None:
-        async with self._db.transaction() as conn:
-            row = await queries.consume_email_token(
-                conn, token_hash=hash_token(data.token), purpose=PASSWORD_RESET
-            )
+        """Set a new password with a reset token; every session of the user is signed out.
+
+        The token is read first and spent only in the final transaction, so the slow hash runs
+        outside any transaction and a password refused by the policy leaves the token usable.
+        """
+        token_hash = hash_token(data.token)
+        async with self._db.connection() as conn:
+            row = await queries.get_valid_email_token(conn, token_hash=token_hash, purpose=PASSWORD_RESET)
             user = await queries.get_credentials_by_id(conn, id=row.user_id) if row else None
-            if user is None:
+        if user is None:
+            raise InvalidTokenError()
+        check_password_policy(
+            data.new_password, email=user.email, username=user.username, path="$.new_password"
+        )
+        new_hash = await self._passwords.hash(data.new_password)
+        async with self._db.transaction() as conn:
+            # Spent here, atomically: of two concurrent confirmations only one gets the row.
+            if await queries.consume_email_token(conn, token_hash=token_hash, purpose=PASSWORD_RESET) is None:
                 raise InvalidTokenError()
-            # A policy failure rolls the transaction back, so the token stays usable.
-            check_password_policy(
-                data.new_password, email=user.email, username=user.username, path="$.new_password"
-            )
-            new_hash = await self._passwords.hash(data.new_password)
             await queries.update_password_hash(conn, id=user.id, password_hash=new_hash)
             await queries.invalidate_email_tokens(conn, user_id=user.id, purpose=PASSWORD_RESET)
             await queries.revoke_user_sessions(conn, user_id=user.id, reason="password_reset")

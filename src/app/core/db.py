@@ -1,9 +1,10 @@
 """The asyncpg pool, the named SQL loaded once by aiosql, and the transaction helper.
 
-Usage in a controller (the request owns the transaction; services never commit)::
+Usage in a service (services own their transactions and keep them short: slow work such as
+password hashing happens before one is opened; controllers never touch connections)::
 
-    async with db.transaction() as conn:
-        user = await service.register(conn=conn, ...)
+    async with self._db.transaction() as conn:
+        await queries.update_password_hash(conn, id=user_id, password_hash=new_hash)
 
 Pool policy (docs/ARCHITECTURE.md, "Connection pool"): connections are returned to the pool
 without asyncpg's reset query, which would cost a second round trip per request. That is
