@@ -14,7 +14,6 @@ import re
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import TYPE_CHECKING
 import httpx
 import pytest
 
+from app.dev.server import granian_command
 from tests.factories import DEFAULT_PASSWORD, PROBLEM_MEDIA_TYPE, unique
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
@@ -51,25 +51,6 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def granian_command(port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--loop",
-        "uvloop",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "app.main:app",
-    ]
-
-
 def server_env(**settings: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if key not in APP_VARIABLES}
     env.update(SERVER_ENV)
@@ -92,7 +73,7 @@ def start(port: int, env: dict[str, str], tmp_path: Path) -> tuple[subprocess.Po
     stderr_path = tmp_path / "granian.stderr"
     with stderr_path.open("wb") as stderr:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            granian_command(port),
+            granian_command(host="127.0.0.1", port=str(port), options=("--workers", "1")),
             cwd=ROOT,
             env=env,
             stdin=subprocess.DEVNULL,

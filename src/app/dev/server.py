@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Sequence
 from types import FrameType
 
 from app.core.logging import configure_logging, get_logger
@@ -25,6 +26,17 @@ logger = get_logger("app.dev")
 def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
     del signum, frame
     sys.exit(0)
+
+
+def granian_command(*, host: str, port: str, options: Sequence[str] = ()) -> list[str]:
+    """The granian command line serving `app.main:app` with this interpreter (HTTP only)."""
+    return [
+        sys.executable,
+        *("-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--no-ws"),
+        *("--host", host, "--port", port),
+        *options,
+        "app.main:app",
+    ]
 
 
 def main() -> int:
@@ -54,25 +66,8 @@ def main() -> int:
     env.setdefault("LOG_EMAIL_LINKS", "true")
     applied = apply_all(env["DATABASE_URL"])
     logger.info("migrations applied", extra={"applied": applied})
-    command = [
-        sys.executable,
-        "-m",
-        "granian",
-        "--interface",
-        "asgi",
-        "--loop",
-        "uvloop",
-        "--reload",
-        "--reload-paths",
-        str(ROOT / "src"),
-        "--reload-paths",
-        str(ROOT / "sql"),
-        "--host",
-        env.get("HOST", "127.0.0.1"),
-        "--port",
-        env.get("PORT", "8000"),
-        "app.main:app",
-    ]
+    reload = ["--reload", "--reload-paths", str(ROOT / "src"), "--reload-paths", str(ROOT / "sql")]
+    command = granian_command(host=env.get("HOST", "127.0.0.1"), port=env.get("PORT", "8000"), options=reload)
     # SIGTERM unwinds like Ctrl-C, so the finally block stops what this process started
     # (the embedded PostgreSQL stops through its own exit hook).
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
