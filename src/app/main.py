@@ -28,6 +28,19 @@ from app.core.monitoring import ErrorMonitoring
 from app.core.redis import create_redis
 from app.core.security import PasswordHashing, TokenCodec
 from app.health.controller import HealthController
+from app.orgs.api_keys import ApiKeyAuthenticator
+from app.orgs.audit import AuditLogService
+from app.orgs.controller import (
+    ApiKeysController,
+    AuditController,
+    InvitationAcceptController,
+    InvitationsController,
+    MembersController,
+    OrgsController,
+)
+from app.orgs.invitations import InvitationsService
+from app.orgs.key_management import ApiKeysService
+from app.orgs.service import OrgsService
 
 __all__ = ["create_app"]
 
@@ -51,8 +64,14 @@ def _openapi() -> OpenAPIConfig:
                     type="http",
                     scheme="bearer",
                     bearer_format="JWT",
-                    description="Access token from /auth/login.",
-                )
+                    description="Access token from /auth/login (or an API key: Bearer sk_...).",
+                ),
+                "ApiKey": SecurityScheme(
+                    type="apiKey",
+                    name="X-API-Key",
+                    security_scheme_in="header",
+                    description="An organization's API key (sk_<prefix>_<secret>); org routes only.",
+                ),
             }
         ),
     )
@@ -77,19 +96,43 @@ def create_app(
             passwords=PasswordHashing(settings),
             tokens=TokenCodec(settings),
         )
+        api_keys = ApiKeyAuthenticator(
+            db=db,
+            redis=redis,
+            redis_url=settings.redis_url,
+            cache_seconds=settings.api_key_cache_seconds,
+            last_used_flush_seconds=settings.api_key_last_used_flush_seconds,
+        )
+        app.state["api_keys"] = api_keys
+        app.state["orgs"] = OrgsService(db=db, api_keys=api_keys)
+        app.state["invitations"] = InvitationsService(settings=settings, db=db)
+        app.state["api_key_admin"] = ApiKeysService(db=db, api_keys=api_keys)
+        app.state["audit"] = AuditLogService(db=db)
+        api_keys.start()
         if redis is None:
             logger.warning("REDIS_URL not set: running without Redis (development only)")
         logger.info("started", extra={"environment": settings.environment})
         try:
             yield
         finally:
+            await api_keys.stop()
             await db.close()
             if redis is not None:
                 await redis.aclose()
             ErrorMonitoring.flush()
 
     app = ContextualLitestar(
-        route_handlers=[HealthController, AuthController, UsersController],
+        route_handlers=[
+            HealthController,
+            AuthController,
+            UsersController,
+            OrgsController,
+            MembersController,
+            InvitationsController,
+            InvitationAcceptController,
+            ApiKeysController,
+            AuditController,
+        ],
         lifespan=[lifespan],
         guards=[require_json_body],
         exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]

@@ -130,9 +130,26 @@ def test_authenticated_operations_declare_bearer_security(app: Litestar, schema:
     assert wrong == []
 
 
+def test_org_operations_declare_bearer_or_api_key_security(app: Litestar, schema: dict[str, Any]) -> None:
+    operations = schema_operations(schema)
+    org_scoped = {op for op, dependencies in app_operations(app).items() if "actor" in dependencies}
+
+    assert ("/orgs/{org_id}/members", "get") in org_scoped
+    wrong = [
+        op
+        for op in sorted(org_scoped)
+        if operations[op].get("security") != [{"BearerToken": []}, {"ApiKey": []}]
+    ]
+    assert wrong == []
+
+
 def test_public_operations_declare_no_security(app: Litestar, schema: dict[str, Any]) -> None:
     operations = schema_operations(schema)
-    public = {op for op, dependencies in app_operations(app).items() if "principal" not in dependencies}
+    public = {
+        op
+        for op, dependencies in app_operations(app).items()
+        if "principal" not in dependencies and "actor" not in dependencies
+    }
 
     assert ("/auth/login", "post") in public
     wrong = [op for op in sorted(public) if operations[op].get("security")]
@@ -141,7 +158,11 @@ def test_public_operations_declare_no_security(app: Litestar, schema: dict[str, 
 
 def test_authenticated_operations_declare_401(app: Litestar, schema: dict[str, Any]) -> None:
     operations = schema_operations(schema)
-    authenticated = [op for op, dependencies in app_operations(app).items() if "principal" in dependencies]
+    authenticated = [
+        op
+        for op, dependencies in app_operations(app).items()
+        if "principal" in dependencies or "actor" in dependencies
+    ]
 
     missing = [op for op in sorted(authenticated) if 401 not in problem_statuses(operations[op])]
     assert missing == []

@@ -5,21 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
 
 from app.accounts.service import AccountsService, Principal
 from app.core.context import current_context
 from app.core.exceptions import AuthenticationError
 from app.core.monitoring import ErrorMonitoring
+from app.core.responses import ErrorCode
 
 __all__ = ["bearer_token", "principal_dependency", "provide_accounts"]
 
+# API keys (app.orgs.api_keys) start with this; accounts routes refuse them with a clear message.
+API_KEY_MARK = "sk_"
 BEARER_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}]
 
 
-def bearer_token(request: Request[Any, Any, Any]) -> str | None:
+def bearer_token(connection: ASGIConnection[Any, Any, Any, Any]) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` header, if there is one."""
-    header = request.headers.get("authorization")
+    header = connection.headers.get("authorization")
     if not header:
         return None
     scheme, _, token = header.partition(" ")
@@ -38,6 +42,12 @@ async def provide_principal(
     token = bearer_token(request)
     if token is None:
         raise AuthenticationError("Send an access token: Authorization: Bearer <token>.")
+    if token.startswith(API_KEY_MARK):
+        raise AuthenticationError(
+            "API keys work only on an organization's routes (/orgs/{org_id}/...); "
+            "this route needs a user's access token.",
+            error_code=ErrorCode.INVALID_TOKEN,
+        )
     principal = await accounts.authenticate(token)
     context = current_context()
     if context is not None:

@@ -44,6 +44,10 @@ from app.core.pagination import decode_cursor, paginate
 from app.core.responses import ErrorCode, FieldError
 from app.core.security import AccessClaims, PasswordHashing, TokenCodec, hash_token, new_token
 from app.notifications.service import EmailTemplate, queue_email
+from app.orgs import queries as org_queries
+from app.orgs.actor import OrgActor
+from app.orgs.audit import AuditAction, record_event
+from app.orgs.permissions import Role
 
 __all__ = ["AccountsService", "Principal", "check_password_policy"]
 
@@ -384,7 +388,26 @@ class AccountsService:
         return user
 
     async def delete_me(self, principal: Principal) -> None:
+        """Soft-delete the account and leave every org; refused while it is an org's only owner."""
         async with self._db.transaction() as conn:
+            await org_queries.lock_orgs_owned_by(conn, user_id=principal.user_id)
+            sole = await org_queries.list_orgs_solely_owned_by(conn, user_id=principal.user_id)
+            if sole:
+                raise ConflictError(
+                    "You are the only owner of these organizations; transfer or delete them first: "
+                    + ", ".join(sole),
+                    error_code=ErrorCode.LAST_OWNER,
+                )
+            for org_id, role in await org_queries.delete_memberships_of_user(conn, user_id=principal.user_id):
+                await record_event(
+                    conn,
+                    OrgActor(org_id=org_id, role=Role(role), actor_type="user", actor_id=principal.user_id),
+                    action=AuditAction.MEMBER_LEFT,
+                    target_type="user",
+                    target_id=principal.user_id,
+                    before={"role": role},
+                    after={"reason": "account_deleted"},
+                )
             await queries.soft_delete_user(conn, id=principal.user_id)
             await queries.revoke_user_sessions(conn, user_id=principal.user_id, reason="account_deleted")
         self.sessions.forget_user(principal.user_id)

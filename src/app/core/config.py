@@ -65,6 +65,10 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     password_reset_ttl_minutes: Annotated[int, msgspec.Meta(ge=5, le=1_440)] = 60
     # How long a worker may keep trusting that a session is still active (revocation delay bound).
     session_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    # How long a worker trusts what it read about an API key; bounds revocation delay without Redis.
+    api_key_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    api_key_last_used_flush_seconds: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 30.0
+    invitation_ttl_days: Annotated[int, msgspec.Meta(ge=1, le=30)] = 7
 
     argon2_time_cost: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
     argon2_memory_kib: Annotated[int, msgspec.Meta(ge=8_192, le=1_048_576)] = 65_536

@@ -14,10 +14,11 @@ __all__ = ["RequestContext", "current_context", "current_request_id"]
 
 
 class RequestContext:
-    __slots__ = ("org_id", "request_id", "user_id")
+    __slots__ = ("client_ip", "org_id", "request_id", "user_id")
 
-    def __init__(self, request_id: str) -> None:
+    def __init__(self, request_id: str, client_ip: str | None = None) -> None:
         self.request_id = request_id
+        self.client_ip = client_ip
         self.user_id: str | None = None
         self.org_id: str | None = None
 

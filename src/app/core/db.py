@@ -52,6 +52,17 @@ def sql() -> Any:
     return aiosql.from_path(SQL_DIR, "asyncpg")  # pyright: ignore[reportUnknownMemberType]
 
 
+def _encode_json(value: Any) -> str:
+    return msgspec.json.encode(value).decode()
+
+
+async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
+    """jsonb travels as Python values: dicts and lists in, dicts and lists out (via msgspec)."""
+    await conn.set_type_codec(
+        "jsonb", schema="pg_catalog", encoder=_encode_json, decoder=msgspec.json.decode, format="text"
+    )
+
+
 async def _no_reset(_: Any) -> None:
     """Skip asyncpg's per-release reset query; see the module docstring for why it is safe."""
 
@@ -77,6 +88,7 @@ class Database:
             min_size=s.db_pool_min_size,
             max_size=s.db_pool_max_size,
             reset=_no_reset,
+            init=_init_connection,
             command_timeout=s.db_statement_timeout_ms / 1000 + 1,
             server_settings={
                 "application_name": "app",

@@ -49,7 +49,8 @@ class ContextualLitestar(Litestar):
             await super().__call__(scope, receive, send)
             return
         send = cast("Send", send)
-        context = RequestContext(_request_id(scope))
+        client = scope.get("client")
+        context = RequestContext(_request_id(scope), client[0] if client else None)
         set_context(context)
         header = (_HEADER_KEY, context.request_id.encode())
         status = 500
@@ -68,7 +69,6 @@ class ContextualLitestar(Litestar):
             await super().__call__(scope, receive, send_with_id)
         finally:
             if self.access_log:
-                client = scope.get("client")
                 access_logger.info(
                     "request",
                     extra={
@@ -76,7 +76,7 @@ class ContextualLitestar(Litestar):
                         "path": scope["path"],
                         "status": status,
                         "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "client_ip": client[0] if client else None,
+                        "client_ip": context.client_ip,
                     },
                 )
             set_context(None)

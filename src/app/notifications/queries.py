@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from uuid import UUID
 
-import msgspec
-
 from app.core.db import Connection, sql
 
 
@@ -24,5 +22,5 @@ async def insert_email(
         user_id=user_id,
         template=template,
         to_address=to_address,
-        payload=msgspec.json.encode(payload).decode(),
+        payload=payload,
     )

@@ -23,6 +23,7 @@ logger = get_logger(__name__)
 class EmailTemplate(StrEnum):
     VERIFY_EMAIL = "verify_email"
     PASSWORD_RESET = "password_reset"
+    ORG_INVITATION = "org_invitation"
 
 
 async def queue_email(

@@ -1,0 +1,93 @@
+"""Route guards for org-scoped routes: who is calling, in which org, allowed to do what.
+
+A guard runs before the body is read. It authenticates the caller (a user's access token or an
+API key), resolves their role in the org named by the path, and checks the permission the route
+needs. A caller who is not in that org, or an API key of another org, gets 404: the answer
+never reveals whether the org exists. The resolved `OrgActor` is handed to the handler.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+from uuid import UUID
+
+from litestar import Request
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from app.accounts.auth import bearer_token
+from app.accounts.service import AccountsService
+from app.core.context import current_context
+from app.core.exceptions import AuthenticationError, NotFoundError, PermissionDeniedError
+from app.core.monitoring import ErrorMonitoring
+from app.orgs import queries
+from app.orgs.actor import OrgActor
+from app.orgs.api_keys import ApiKeyAuthenticator, looks_like_api_key
+from app.orgs.permissions import Permission, Role
+
+__all__ = ["API_KEY_HEADER", "ORG_SECURITY", "provide_org_actor", "requires"]
+
+API_KEY_HEADER = "x-api-key"
+ORG_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}, {"ApiKey": []}]
+_ACTOR_STATE = "org_actor"
+NO_SUCH_ORG = "No such organization."
+
+
+def _credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
+    api_key = connection.headers.get(API_KEY_HEADER)
+    if api_key:
+        return api_key.strip()
+    token = bearer_token(connection)
+    if token is None:
+        raise AuthenticationError(
+            "Send an access token (Authorization: Bearer <token>) or an API key (X-API-Key)."
+        )
+    return token
+
+
+async def resolve_org_actor(connection: ASGIConnection[Any, Any, Any, Any], org_id: UUID) -> OrgActor:
+    state = connection.app.state
+    credential = _credential(connection)
+    if looks_like_api_key(credential):
+        api_keys: ApiKeyAuthenticator = state["api_keys"]
+        identity = await api_keys.authenticate(credential)
+        if identity.org_id != org_id:
+            raise NotFoundError(NO_SUCH_ORG)
+        return OrgActor(
+            org_id=org_id, role=Role(identity.role), actor_type="api_key", actor_id=identity.key_id
+        )
+    accounts: AccountsService = state["accounts"]
+    principal = await accounts.authenticate(credential)
+    if ErrorMonitoring.enabled:
+        ErrorMonitoring.set_user(str(principal.user_id))
+    async with state["db"].connection() as conn:
+        membership = await queries.get_membership(conn, org_id=org_id, user_id=principal.user_id)
+    if membership is None:
+        raise NotFoundError(NO_SUCH_ORG)
+    return OrgActor(org_id=org_id, role=membership.role, actor_type="user", actor_id=principal.user_id)
+
+
+OrgGuard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+
+
+def requires(permission: Permission, *, users_only: bool = False) -> OrgGuard:
+    """A guard for routes under ``/orgs/{org_id}``: the caller must hold `permission` there."""
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        org_id: UUID = connection.path_params["org_id"]
+        actor = await resolve_org_actor(connection, org_id)
+        context = current_context()
+        if context is not None:
+            context.org_id = str(org_id)
+            context.user_id = str(actor.actor_id) if actor.user_id else f"api_key:{actor.actor_id}"
+        if users_only and actor.is_api_key:
+            raise PermissionDeniedError("API keys cannot do this; sign in as a user.")
+        actor.require(permission)
+        connection.state[_ACTOR_STATE] = actor
+
+    return guard
+
+
+def provide_org_actor(request: Request[Any, Any, Any]) -> OrgActor:
+    return request.state[_ACTOR_STATE]
