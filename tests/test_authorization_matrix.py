@@ -35,6 +35,28 @@ SIGNED_IN = {
     ("PATCH", "/users/me"),
     ("DELETE", "/users/me"),
     ("GET", "/users/{user_id:uuid}"),
+    ("POST", "/orgs"),
+    ("GET", "/orgs"),
+    ("POST", "/invitations/accept"),
+}
+# Routes under /orgs/{org_id}: a user token or an API key, then the caller's role in that org
+# (tests/orgs/test_role_matrix.py checks every role against every one of them).
+ORG_SCOPED = {
+    ("GET", "/orgs/{org_id:uuid}"),
+    ("PATCH", "/orgs/{org_id:uuid}"),
+    ("DELETE", "/orgs/{org_id:uuid}"),
+    ("POST", "/orgs/{org_id:uuid}/transfer-ownership"),
+    ("POST", "/orgs/{org_id:uuid}/leave"),
+    ("GET", "/orgs/{org_id:uuid}/members"),
+    ("PATCH", "/orgs/{org_id:uuid}/members/{user_id:uuid}"),
+    ("DELETE", "/orgs/{org_id:uuid}/members/{user_id:uuid}"),
+    ("POST", "/orgs/{org_id:uuid}/invitations"),
+    ("GET", "/orgs/{org_id:uuid}/invitations"),
+    ("DELETE", "/orgs/{org_id:uuid}/invitations/{invitation_id:uuid}"),
+    ("POST", "/orgs/{org_id:uuid}/api-keys"),
+    ("GET", "/orgs/{org_id:uuid}/api-keys"),
+    ("DELETE", "/orgs/{org_id:uuid}/api-keys/{key_id:uuid}"),
+    ("GET", "/orgs/{org_id:uuid}/audit"),
 }
 
 
@@ -50,13 +72,15 @@ def app_routes(app: Litestar) -> set[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    return path.replace("{session_id:uuid}", str(uuid.uuid4())).replace("{user_id:uuid}", str(uuid.uuid4()))
+    for name in ("session_id", "user_id", "org_id", "invitation_id", "key_id"):
+        path = path.replace(f"{{{name}:uuid}}", str(uuid.uuid4()))
+    return path
 
 
 def test_every_route_is_classified(app: Litestar) -> None:
     routes = app_routes(app)
-    assert routes - PUBLIC - SIGNED_IN == set(), "classify new routes in this file"
-    assert (PUBLIC | SIGNED_IN) - routes == set(), "a classified route no longer exists"
+    assert routes - PUBLIC - SIGNED_IN - ORG_SCOPED == set(), "classify new routes in this file"
+    assert (PUBLIC | SIGNED_IN | ORG_SCOPED) - routes == set(), "a classified route no longer exists"
 
 
 def _forged_token() -> str:
@@ -67,7 +91,7 @@ def _forged_token() -> str:
     )
 
 
-@pytest.mark.parametrize(("method", "path"), sorted(SIGNED_IN))
+@pytest.mark.parametrize(("method", "path"), sorted(SIGNED_IN | ORG_SCOPED))
 @pytest.mark.parametrize("authorization", [None, "Bearer not-a-jwt", "Basic abc", "forged"])
 async def test_signed_in_routes_refuse_missing_or_bad_tokens(
     client: Client, method: str, path: str, authorization: str | None

@@ -83,7 +83,7 @@ UntilQuery = Annotated[
 class OrgsController(Controller):
     path = "/orgs"
     tags = ["organizations"]
-    dependencies = {"orgs": _service("orgs")}
+    dependencies = {"orgs": _service("orgs"), "accounts": _service("accounts")}
 
     @post(
         "",
@@ -295,7 +295,11 @@ class InvitationsController(Controller):
 class InvitationAcceptController(Controller):
     path = "/invitations"
     tags = ["invitations"]
-    dependencies = {"invitations": _service("invitations"), "principal": principal_dependency}
+    dependencies = {
+        "invitations": _service("invitations"),
+        "accounts": _service("accounts"),
+        "principal": principal_dependency,
+    }
     security = BEARER_SECURITY
 
     @post(
