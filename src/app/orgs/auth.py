@@ -21,6 +21,7 @@ from app.accounts.service import AccountsService
 from app.core.context import current_context
 from app.core.exceptions import AuthenticationError, NotFoundError, PermissionDeniedError
 from app.core.monitoring import ErrorMonitoring
+from app.core.responses import ErrorCode
 from app.orgs import queries
 from app.orgs.actor import OrgActor
 from app.orgs.api_keys import ApiKeyAuthenticator, looks_like_api_key
@@ -36,8 +37,14 @@ NO_SUCH_ORG = "No such organization."
 
 def _credential(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
     api_key = connection.headers.get(API_KEY_HEADER)
-    if api_key:
-        return api_key.strip()
+    if api_key is not None:
+        api_key = api_key.strip()
+        if not looks_like_api_key(api_key):
+            raise AuthenticationError(
+                "X-API-Key carries API keys only (sk_...); send user tokens as Authorization: Bearer.",
+                error_code=ErrorCode.INVALID_TOKEN,
+            )
+        return api_key
     token = bearer_token(connection)
     if token is None:
         raise AuthenticationError(

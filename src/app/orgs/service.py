@@ -200,11 +200,11 @@ class OrgsService:
             target = await queries.get_member(conn, org_id=actor.org_id, user_id=user_id)
             if target is None:
                 raise _member_not_found()
-            if target.role == role:
-                return target
             _check_may_manage(actor, target.role)
             if not can_grant(actor.role, role):
                 raise PermissionDeniedError(f"Your role ({actor.role}) cannot grant the role {role}.")
+            if target.role == role:
+                return target
             if target.role is Role.OWNER and await queries.count_owners(conn, org_id=actor.org_id) <= 1:
                 raise _last_owner()
             await queries.update_member_role(conn, org_id=actor.org_id, user_id=user_id, role=role)
