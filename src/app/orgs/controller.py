@@ -249,7 +249,7 @@ class InvitationsController(Controller):
         status_code=201,
         summary="Invite an email address with a role (owner, admin)",
         description="Inviting an address again refreshes its open invitation: a new link, role and expiry.",
-        guards=[requires(Permission.INVITATIONS_MANAGE)],
+        guards=[requires(Permission.INVITATIONS_MANAGE, users_only=True)],
         responses=problem_responses(*_GUARDED, 409, *_BODY),
     )
     async def invite(
@@ -263,7 +263,7 @@ class InvitationsController(Controller):
     @get(
         "",
         summary="Open invitations (expired ones are flagged)",
-        guards=[requires(Permission.INVITATIONS_MANAGE)],
+        guards=[requires(Permission.INVITATIONS_MANAGE, users_only=True)],
         responses=problem_responses(400, *_GUARDED, 422),
     )
     async def list_invitations(
@@ -280,7 +280,7 @@ class InvitationsController(Controller):
         "/{invitation_id:uuid}",
         status_code=204,
         summary="Revoke an open invitation",
-        guards=[requires(Permission.INVITATIONS_MANAGE)],
+        guards=[requires(Permission.INVITATIONS_MANAGE, users_only=True)],
         responses=problem_responses(400, *_GUARDED),
     )
     async def revoke_invitation(

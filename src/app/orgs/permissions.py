@@ -64,9 +64,15 @@ ROLE_PERMISSIONS: Mapping[Role, frozenset[Permission]] = {
     Role.VIEWER: _VIEWER,
 }
 
-# A machine client never mints other credentials: a leaked key must not be able to make more.
+# A machine client never mints other credentials (keys, or invitations that become accounts):
+# a leaked key must not be able to make more.
 USER_ONLY_PERMISSIONS = frozenset(
-    {Permission.API_KEYS_MANAGE, Permission.ORG_DELETE, Permission.ORG_TRANSFER}
+    {
+        Permission.API_KEYS_MANAGE,
+        Permission.INVITATIONS_MANAGE,
+        Permission.ORG_DELETE,
+        Permission.ORG_TRANSFER,
+    }
 )
 # Keys never own an organization.
 API_KEY_ROLES = (Role.ADMIN, Role.MEMBER, Role.VIEWER)
