@@ -157,7 +157,8 @@ async def new_org(db: Any, people: dict[str, User]) -> OrgCase:
         new_key = generate_api_key()
         key_id = str(uuid.uuid4())
         await db.execute(
-            "INSERT INTO api_keys (org_id, id, prefix, secret_hash, name, role) VALUES ($1, $2, $3, $4, 'k', $5)",
+            "INSERT INTO api_keys (org_id, id, prefix, secret_hash, name, role)"
+            " VALUES ($1, $2, $3, $4, 'k', $5)",
             org_id,
             key_id,
             new_key.prefix,
