@@ -28,6 +28,9 @@ CREATE TABLE org_members (
 
 -- "The orgs I belong to", keyset-paginated by org id.
 CREATE INDEX org_members_user_idx ON org_members (user_id, org_id);
+-- The owners of an org, counted under the org lock before any owner is demoted or removed:
+-- a few rows even in an org with thousands of members.
+CREATE INDEX org_members_owners_idx ON org_members (org_id) WHERE role = 'owner';
 
 CREATE TABLE org_invitations (
     org_id uuid NOT NULL REFERENCES orgs (id),

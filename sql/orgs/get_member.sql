@@ -1,4 +1,4 @@
--- One member of an organization with profile fields. Index: org_members_pkey, users_pkey.
+-- One member of an organization with profile fields. Index: org_members_pkey (or org_members_user_idx: both hold the unique (org, user) pair), users_pkey.
 -- name: get_member(org_id, user_id)^
 SELECT m.user_id, u.username, u.display_name, m.role, m.created_at AS joined_at
 FROM org_members AS m

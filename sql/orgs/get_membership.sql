@@ -1,5 +1,5 @@
 -- The caller's role in a live organization (none if not a member or the org is deleted).
--- Runs for every org-scoped request made with a user token. Index: org_members_pkey, orgs_pkey.
+-- Runs for every org-scoped request made with a user token. Index: org_members_pkey (or org_members_user_idx: both hold the unique (org, user) pair), orgs_pkey.
 -- name: get_membership(org_id, user_id)^
 SELECT m.user_id, m.role
 FROM org_members AS m
