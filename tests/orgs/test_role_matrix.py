@@ -1,24 +1,36 @@
 """Every caller kind against every org-scoped route: the status follows the permission table.
 
-The route table below is checked against the app's own route list, so a new route under
-/orgs/{org_id} that nobody classified fails here. Each case runs on a fresh org (rows written
-directly, which keeps the matrix fast), so destructive calls cannot affect other cases.
+The table below names, for each route under /orgs/{org_id}, the permission it needs and whether
+API keys are refused outright. It is checked three ways against the app: it covers exactly the
+app's org-scoped routes (a new, unclassified route fails), it equals ORG_SCOPED of the
+authorization-matrix test, and it equals what each route's `requires(...)` guard really checks.
+Expectations come from `role_allows` plus the users-only rule.
+
+Read-only routes share one org per module; every other call gets a fresh org (rows written
+directly, so the matrix stays fast) because it may delete or change what it touches.
 """
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
+import asyncpg
 import pytest
 from litestar import Litestar
 
-from app.orgs.api_keys import generate_api_key
 from app.orgs.permissions import Permission, Role, role_allows
-from tests.factories import Client, User, signed_in_user, unique
-from tests.test_authorization_matrix import ORG_SCOPED, app_routes
+from tests.factories import Client, User, expect_problem, signed_in_user, unique
+from tests.orgs.org_helpers_matrix import (
+    CALLERS,
+    MEMBER_NAMES,
+    OrgCase,
+    guard_requirements,
+    is_org_not_found,
+    org_scoped_routes,
+    seed_org,
+)
+from tests.test_authorization_matrix import ORG_SCOPED
 
 
 class Route(NamedTuple):
@@ -27,24 +39,21 @@ class Route(NamedTuple):
     permission: Permission
     users_only: bool
     body: Callable[[OrgCase], dict[str, Any] | None]
+    read_only: bool = False
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path.removeprefix('/orgs/{org_id:uuid}') or '/'}"
 
 
-class OrgCase(NamedTuple):
-    org_id: str
-    target_user_id: str
-    invitation_id: str
-    key_id: str
-    credentials: dict[str, dict[str, str]]  # caller kind -> headers
-
-
-def no_body(_: OrgCase) -> None:
+def _none(_: OrgCase) -> None:
     return None
 
 
 ROUTES = [
-    Route("GET", "/orgs/{org_id:uuid}", Permission.ORG_READ, False, no_body),
+    Route("GET", "/orgs/{org_id:uuid}", Permission.ORG_READ, False, _none, read_only=True),
     Route("PATCH", "/orgs/{org_id:uuid}", Permission.ORG_UPDATE, False, lambda _: {"name": "Renamed"}),
-    Route("DELETE", "/orgs/{org_id:uuid}", Permission.ORG_DELETE, True, no_body),
+    Route("DELETE", "/orgs/{org_id:uuid}", Permission.ORG_DELETE, True, _none),
     Route(
         "POST",
         "/orgs/{org_id:uuid}/transfer-ownership",
@@ -52,8 +61,8 @@ ROUTES = [
         True,
         lambda case: {"user_id": case.target_user_id},
     ),
-    Route("POST", "/orgs/{org_id:uuid}/leave", Permission.ORG_READ, True, no_body),
-    Route("GET", "/orgs/{org_id:uuid}/members", Permission.MEMBERS_READ, False, no_body),
+    Route("POST", "/orgs/{org_id:uuid}/leave", Permission.ORG_READ, True, _none),
+    Route("GET", "/orgs/{org_id:uuid}/members", Permission.MEMBERS_READ, False, _none, read_only=True),
     Route(
         "PATCH",
         "/orgs/{org_id:uuid}/members/{user_id:uuid}",
@@ -61,7 +70,7 @@ ROUTES = [
         False,
         lambda _: {"role": "viewer"},
     ),
-    Route("DELETE", "/orgs/{org_id:uuid}/members/{user_id:uuid}", Permission.MEMBERS_MANAGE, False, no_body),
+    Route("DELETE", "/orgs/{org_id:uuid}/members/{user_id:uuid}", Permission.MEMBERS_MANAGE, False, _none),
     Route(
         "POST",
         "/orgs/{org_id:uuid}/invitations",
@@ -69,13 +78,15 @@ ROUTES = [
         True,
         lambda _: {"email": f"{unique('inv')}@example.com", "role": "member"},
     ),
-    Route("GET", "/orgs/{org_id:uuid}/invitations", Permission.INVITATIONS_MANAGE, True, no_body),
+    Route(
+        "GET", "/orgs/{org_id:uuid}/invitations", Permission.INVITATIONS_MANAGE, True, _none, read_only=True
+    ),
     Route(
         "DELETE",
         "/orgs/{org_id:uuid}/invitations/{invitation_id:uuid}",
         Permission.INVITATIONS_MANAGE,
         True,
-        no_body,
+        _none,
     ),
     Route(
         "POST",
@@ -84,13 +95,11 @@ ROUTES = [
         True,
         lambda _: {"name": "matrix", "role": "viewer"},
     ),
-    Route("GET", "/orgs/{org_id:uuid}/api-keys", Permission.API_KEYS_MANAGE, True, no_body),
-    Route("DELETE", "/orgs/{org_id:uuid}/api-keys/{key_id:uuid}", Permission.API_KEYS_MANAGE, True, no_body),
-    Route("GET", "/orgs/{org_id:uuid}/audit", Permission.AUDIT_READ, False, no_body),
+    Route("GET", "/orgs/{org_id:uuid}/api-keys", Permission.API_KEYS_MANAGE, True, _none, read_only=True),
+    Route("DELETE", "/orgs/{org_id:uuid}/api-keys/{key_id:uuid}", Permission.API_KEYS_MANAGE, True, _none),
+    Route("GET", "/orgs/{org_id:uuid}/audit", Permission.AUDIT_READ, False, _none, read_only=True),
 ]
-USER_CALLERS = [Role.OWNER, Role.ADMIN, Role.MEMBER, Role.VIEWER]
-KEY_CALLERS = [Role.ADMIN, Role.MEMBER, Role.VIEWER]
-CALLERS = [f"user:{r.value}" for r in USER_CALLERS] + [f"key:{r.value}" for r in KEY_CALLERS]
+ROUTE_IDS = [route.id for route in ROUTES]
 
 
 def expected_allowed(route: Route, caller: str) -> bool:
@@ -101,107 +110,155 @@ def expected_allowed(route: Route, caller: str) -> bool:
     return role_allows(Role(role), route.permission, is_api_key=is_key)
 
 
-def concrete(route: Route, case: OrgCase) -> str:
-    return (
-        route.path.replace("{org_id:uuid}", case.org_id)
-        .replace("{user_id:uuid}", case.target_user_id)
-        .replace("{invitation_id:uuid}", case.invitation_id)
-        .replace("{key_id:uuid}", case.key_id)
-    )
+# ---- the table is the app's route list ----------------------------------------------------------
 
 
-def test_the_table_covers_every_org_scoped_route(app: Litestar) -> None:
-    table = {(r.method, r.path) for r in ROUTES}
-    scoped = {route for route in app_routes(app) if route[1].startswith("/orgs/{org_id")}
-    assert table == scoped == ORG_SCOPED
+def test_the_table_covers_exactly_the_org_scoped_routes(app: Litestar) -> None:
+    table = [(route.method, route.path) for route in ROUTES]
+    assert len(table) == len(set(table)), "a route is listed twice"
+    assert set(table) == org_scoped_routes(app), "classify new /orgs/{org_id} routes in ROUTES"
+    assert set(table) == ORG_SCOPED
+
+
+def test_the_table_matches_what_each_guard_checks(app: Litestar) -> None:
+    guards = guard_requirements(app)
+    table = {(route.method, route.path): (route.permission, route.users_only) for route in ROUTES}
+    assert guards == table
+
+
+def test_the_matrix_denies_and_permits_something_for_every_caller() -> None:
+    """Guards against a table in which every expectation collapsed to one answer."""
+    for caller in CALLERS[1:]:
+        answers = {expected_allowed(route, caller) for route in ROUTES}
+        assert answers == {True, False}, caller
+    assert all(expected_allowed(route, "user:owner") for route in ROUTES)
+
+
+# ---- the matrix ---------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
 async def people(client: Client) -> dict[str, User]:
-    """One user per role, a second owner (so owners may leave) and a target member."""
-    names = [*[r.value for r in USER_CALLERS], "owner2", "target"]
-    return {name: await signed_in_user(client) for name in names}
+    return {name: await signed_in_user(client) for name in MEMBER_NAMES}
 
 
-async def new_org(db: Any, people: dict[str, User]) -> OrgCase:
-    org_id = str(uuid.uuid4())
-    await db.execute(
-        "INSERT INTO orgs (id, name, slug, created_by) VALUES ($1, 'Matrix', $2, $3)",
-        org_id,
-        unique("m").replace("_", "-").lower()[:40],
-        people["owner"].id,
-    )
-    roles = {"owner": "owner", "admin": "admin", "member": "member", "viewer": "viewer", "owner2": "owner"}
-    roles["target"] = "member"
-    for name, role in roles.items():
-        await db.execute(
-            "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, $3)",
-            org_id,
-            people[name].id,
-            role,
-        )
-    invitation_id = str(uuid.uuid4())
-    await db.execute(
-        "INSERT INTO org_invitations (org_id, id, email, role, token_hash, expires_at)"
-        " VALUES ($1, $2, $3, 'member', $4, $5)",
-        org_id,
-        invitation_id,
-        f"{unique('i')}@example.com",
-        uuid.uuid4().bytes * 2,
-        datetime.now(UTC) + timedelta(days=1),
-    )
-    credentials = {f"user:{name}": {"Authorization": f"Bearer {people[name].access_token}"} for name in roles}
-    key_id = ""
-    # One key per key role, then a spare key: the target of DELETE .../api-keys/{key_id}.
-    for caller in [*[f"key:{r.value}" for r in KEY_CALLERS], "spare"]:
-        new_key = generate_api_key()
-        key_id = str(uuid.uuid4())
-        await db.execute(
-            "INSERT INTO api_keys (org_id, id, prefix, secret_hash, name, role)"
-            " VALUES ($1, $2, $3, $4, 'k', $5)",
-            org_id,
-            key_id,
-            new_key.prefix,
-            new_key.secret_hash,
-            caller.removeprefix("key:") if caller != "spare" else "viewer",
-        )
-        credentials[caller] = {"X-API-Key": new_key.key}
-    return OrgCase(org_id, people["target"].id, invitation_id, key_id, credentials)
+@pytest.fixture(scope="module")
+async def shared_org(db: asyncpg.Pool[Any], people: dict[str, User]) -> OrgCase:
+    """For read-only routes: nothing a permitted or denied GET does changes it."""
+    return await seed_org(db, people)
 
 
 @pytest.mark.parametrize("caller", CALLERS)
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
+@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
 async def test_role_matrix(
-    client: Client, db: Any, people: dict[str, User], route: Route, caller: str
+    client: Client,
+    db: asyncpg.Pool[Any],
+    people: dict[str, User],
+    shared_org: OrgCase,
+    route: Route,
+    caller: str,
 ) -> None:
-    case = await new_org(db, people)
-    body = route.body(case)
+    case = shared_org if route.read_only else await seed_org(db, people)
+
     response = await client.request(
-        route.method, concrete(route, case), headers=case.credentials[caller], json=body
+        route.method, case.path(route.path), headers=case.credentials[caller], json=route.body(case)
     )
 
+    where = f"{caller} {route.method} {route.path}"
     if expected_allowed(route, caller):
-        assert 200 <= response.status_code < 300, f"{caller} {route.method} {route.path}: {response.text}"
+        assert response.status_code not in (401, 403), f"{where}: {response.text}"
+        assert not is_org_not_found(response), f"{where}: {response.text}"
+        # Realistic bodies on fresh objects: every permitted call succeeds.
+        assert 200 <= response.status_code < 300, f"{where}: {response.text}"
     else:
-        assert response.status_code == 403, f"{caller} {route.method} {route.path}: {response.text}"
-        assert response.json()["code"] == "PERMISSION_DENIED"
+        expect_problem(response, 403, "PERMISSION_DENIED")
 
 
-@pytest.mark.parametrize("kind", ["user", "key"])
-@pytest.mark.parametrize("route", ROUTES, ids=lambda r: f"{r.method} {r.path}")
-async def test_another_orgs_routes_answer_404(
-    client: Client, db: Any, people: dict[str, User], route: Route, kind: str
+async def test_a_denied_destructive_call_changes_nothing(
+    client: Client, db: asyncpg.Pool[Any], people: dict[str, User]
 ) -> None:
-    mine = await new_org(db, people)
-    theirs = await new_org(db, {**people, "owner": await signed_in_user(client)})
-    await db.execute(
-        "DELETE FROM org_members WHERE org_id = $1 AND user_id = $2", theirs.org_id, people["owner"].id
+    case = await seed_org(db, people)
+
+    for caller in ("user:member", "user:viewer", "key:member", "key:viewer"):
+        expect_problem(
+            await client.delete(
+                f"/orgs/{case.org_id}/members/{case.target_user_id}", headers=case.credentials[caller]
+            ),
+            403,
+            "PERMISSION_DENIED",
+        )
+    expect_problem(
+        await client.delete(f"/orgs/{case.org_id}", headers=case.credentials["user:admin"]),
+        403,
+        "PERMISSION_DENIED",
     )
-    headers = mine.credentials["user:owner" if kind == "user" else "key:admin"]
+
+    assert await db.fetchval("SELECT count(*) FROM org_members WHERE org_id = $1", case.org_id) == len(
+        MEMBER_NAMES
+    )
+    assert await db.fetchval("SELECT deleted_at IS NULL FROM orgs WHERE id = $1", case.org_id)
+
+
+# ---- another org, a deleted org -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+async def two_orgs(client: Client, db: asyncpg.Pool[Any], people: dict[str, User]) -> tuple[OrgCase, OrgCase]:
+    """Org A of `people`; org B of other users, in which A's owner is not a member.
+
+    Every call against B must be refused before it acts, so B is shared by the module.
+    """
+    mine = await seed_org(db, people)
+    strangers = {name: await signed_in_user(client) for name in MEMBER_NAMES}
+    theirs = await seed_org(db, strangers)
+    return mine, theirs
+
+
+@pytest.mark.parametrize("caller", ["user:owner", "key:admin"])
+@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
+async def test_another_orgs_routes_answer_404(
+    client: Client, db: asyncpg.Pool[Any], two_orgs: tuple[OrgCase, OrgCase], route: Route, caller: str
+) -> None:
+    mine, theirs = two_orgs
 
     response = await client.request(
-        route.method, concrete(route, theirs), headers=headers, json=route.body(theirs)
+        route.method, theirs.path(route.path), headers=mine.credentials[caller], json=route.body(theirs)
     )
 
-    assert response.status_code == 404, response.text
-    assert response.json()["code"] == "NOT_FOUND"
+    expect_problem(response, 404, "NOT_FOUND")
+    assert is_org_not_found(response), response.text
+    assert await db.fetchval("SELECT deleted_at IS NULL FROM orgs WHERE id = $1", theirs.org_id)
+    assert await db.fetchval("SELECT count(*) FROM org_members WHERE org_id = $1", theirs.org_id) == len(
+        MEMBER_NAMES
+    )
+
+
+@pytest.fixture(scope="module")
+async def deleted_org(client: Client, db: asyncpg.Pool[Any], people: dict[str, User]) -> OrgCase:
+    case = await seed_org(db, people)
+    response = await client.delete(f"/orgs/{case.org_id}", headers=case.credentials["user:owner"])
+    assert response.status_code == 204, response.text
+    return case
+
+
+@pytest.mark.parametrize("caller", ["user:owner", "user:admin", "user:viewer"])
+@pytest.mark.parametrize("route", ROUTES, ids=ROUTE_IDS)
+async def test_a_deleted_orgs_routes_answer_404(
+    client: Client, deleted_org: OrgCase, route: Route, caller: str
+) -> None:
+    response = await client.request(
+        route.method,
+        deleted_org.path(route.path),
+        headers=deleted_org.credentials[caller],
+        json=route.body(deleted_org),
+    )
+
+    expect_problem(response, 404, "NOT_FOUND")
+    assert is_org_not_found(response), response.text
+
+
+@pytest.mark.parametrize("caller", ["key:admin", "key:viewer"])
+async def test_a_deleted_orgs_keys_stop_working(client: Client, deleted_org: OrgCase, caller: str) -> None:
+    response = await client.get(f"/orgs/{deleted_org.org_id}", headers=deleted_org.credentials[caller])
+
+    assert response.status_code in (401, 404), response.text

@@ -115,7 +115,7 @@ class OrgsService:
         slug = None if data.slug is msgspec.UNSET else data.slug
         try:
             async with self._db.transaction() as conn:
-                before = await self._locked_org(conn, actor.org_id)
+                before, actor = await self._lock_as(conn, actor, Permission.ORG_UPDATE)
                 row = await queries.update_org(conn, org_id=actor.org_id, name=name, slug=slug)
                 if row is None:
                     raise NotFoundError("No such organization.")
@@ -138,7 +138,7 @@ class OrgsService:
         """Soft-delete the org; its API keys are revoked and stop working on every worker."""
         actor.require(Permission.ORG_DELETE)
         async with self._db.transaction() as conn:
-            org = await self._locked_org(conn, actor.org_id)
+            org, actor = await self._lock_as(conn, actor, Permission.ORG_DELETE)
             await queries.soft_delete_org(conn, org_id=actor.org_id)
             prefixes = await queries.revoke_org_api_keys(conn, org_id=actor.org_id)
             await record_event(
@@ -159,7 +159,7 @@ class OrgsService:
         if new_owner_id == actor.user_id:
             raise ValidationError.for_field("$.user_id", "You already own this organization.")
         async with self._db.transaction() as conn:
-            await self._locked_org(conn, actor.org_id)
+            _, actor = await self._lock_as(conn, actor, Permission.ORG_TRANSFER)
             target = await queries.get_member(conn, org_id=actor.org_id, user_id=new_owner_id)
             if target is None:
                 raise _member_not_found()
@@ -196,7 +196,7 @@ class OrgsService:
     async def change_role(self, actor: OrgActor, user_id: UUID, role: Role) -> MemberOut:
         actor.require(Permission.MEMBERS_MANAGE)
         async with self._db.transaction() as conn:
-            await self._locked_org(conn, actor.org_id)
+            _, actor = await self._lock_as(conn, actor, Permission.MEMBERS_MANAGE)
             target = await queries.get_member(conn, org_id=actor.org_id, user_id=user_id)
             if target is None:
                 raise _member_not_found()
@@ -231,7 +231,7 @@ class OrgsService:
             return
         actor.require(Permission.MEMBERS_MANAGE)
         async with self._db.transaction() as conn:
-            await self._locked_org(conn, actor.org_id)
+            _, actor = await self._lock_as(conn, actor, Permission.MEMBERS_MANAGE)
             target = await queries.get_member(conn, org_id=actor.org_id, user_id=user_id)
             if target is None:
                 raise _member_not_found()
@@ -276,6 +276,25 @@ class OrgsService:
         org = await queries.get_org(conn, org_id=org_id)
         assert org is not None
         return org
+
+    async def _lock_as(
+        self, conn: Connection, actor: OrgActor, permission: Permission
+    ) -> tuple[OrgRow, OrgActor]:
+        """Lock the org, then re-read the caller's role under the lock and re-check `permission`.
+
+        The guard resolved the role before the lock was taken; a concurrent request may have
+        demoted or removed the caller since. Decisions under the lock use the fresh role.
+        An API key's role lives on the key row, so only user actors need the re-read.
+        """
+        org = await self._locked_org(conn, actor.org_id)
+        if actor.user_id is not None:
+            membership = await queries.get_membership(conn, org_id=actor.org_id, user_id=actor.user_id)
+            if membership is None:
+                raise NotFoundError("No such organization.")
+            if membership.role is not actor.role:
+                actor = msgspec.structs.replace(actor, role=membership.role)
+        actor.require(permission)
+        return org, actor
 
 
 def _check_may_manage(actor: OrgActor, target_role: Role) -> None:

@@ -1,0 +1,161 @@
+"""Helpers for tests/orgs/test_role_matrix.py and tests/orgs/test_audit.py.
+
+Orgs for the matrix are written straight into the database (fast: no argon2, no HTTP), with one
+member per role, a second owner (so an owner may leave), a target member, an open invitation,
+one API key per key role and a spare key to revoke.
+"""
+
+from __future__ import annotations
+
+import inspect
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+import httpx
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+
+from app.orgs.api_keys import generate_api_key
+from app.orgs.permissions import Permission, Role
+from tests.factories import Client, User, expect_data, unique
+
+__all__ = [
+    "CALLERS",
+    "KEY_CALLERS",
+    "MEMBER_NAMES",
+    "USER_CALLERS",
+    "OrgCase",
+    "api_org",
+    "audit_events",
+    "guard_requirements",
+    "is_org_not_found",
+    "org_scoped_routes",
+    "seed_org",
+]
+
+USER_CALLERS = ("user:owner", "user:admin", "user:member", "user:viewer")
+KEY_CALLERS = ("key:admin", "key:member", "key:viewer")
+CALLERS = (*USER_CALLERS, *KEY_CALLERS)
+# Everyone seeded into a matrix org, with their role: the four callers, a second owner and the
+# member that member routes act on.
+MEMBER_NAMES = {
+    "owner": Role.OWNER,
+    "admin": Role.ADMIN,
+    "member": Role.MEMBER,
+    "viewer": Role.VIEWER,
+    "owner2": Role.OWNER,
+    "target": Role.MEMBER,
+}
+NO_SUCH_ORG = "No such organization."
+
+
+@dataclass(frozen=True)
+class OrgCase:
+    org_id: str
+    target_user_id: str
+    invitation_id: str
+    spare_key_id: str
+    credentials: dict[str, dict[str, str]]  # caller kind ("user:admin", "key:viewer") -> headers
+
+    def path(self, template: str) -> str:
+        return (
+            template.replace("{org_id:uuid}", self.org_id)
+            .replace("{user_id:uuid}", self.target_user_id)
+            .replace("{invitation_id:uuid}", self.invitation_id)
+            .replace("{key_id:uuid}", self.spare_key_id)
+        )
+
+
+async def seed_org(db: asyncpg.Pool[Any], people: dict[str, User]) -> OrgCase:
+    """A fresh org with every caller kind in it; see the module docstring."""
+    org_id = str(uuid.uuid4())
+    await db.execute(
+        "INSERT INTO orgs (id, name, slug, created_by) VALUES ($1, 'Matrix', $2, $3)",
+        org_id,
+        unique("mx-"),
+        people["owner"].id,
+    )
+    await db.executemany(
+        "INSERT INTO org_members (org_id, user_id, role) VALUES ($1, $2, $3)",
+        [(org_id, people[name].id, role.value) for name, role in MEMBER_NAMES.items()],
+    )
+    invitation_id = str(uuid.uuid4())
+    await db.execute(
+        "INSERT INTO org_invitations (org_id, id, email, role, token_hash, expires_at)"
+        " VALUES ($1, $2, $3, 'member', $4, $5)",
+        org_id,
+        invitation_id,
+        f"{unique('inv')}@example.com",
+        uuid.uuid4().bytes * 2,
+        datetime.now(UTC) + timedelta(days=1),
+    )
+    credentials = {f"user:{name}": people[name].headers for name in MEMBER_NAMES}
+    spare_key_id = ""
+    for caller in (*KEY_CALLERS, "spare"):
+        new_key = generate_api_key()
+        key_id = str(uuid.uuid4())
+        await db.execute(
+            "INSERT INTO api_keys (org_id, id, prefix, secret_hash, name, role)"
+            " VALUES ($1, $2, $3, $4, 'k', $5)",
+            org_id,
+            key_id,
+            new_key.prefix,
+            new_key.secret_hash,
+            caller.removeprefix("key:") if caller != "spare" else "viewer",
+        )
+        credentials[caller] = {"X-API-Key": new_key.key}
+        spare_key_id = key_id
+    return OrgCase(org_id, people["target"].id, invitation_id, spare_key_id, credentials)
+
+
+def org_scoped_routes(app: Litestar) -> set[tuple[str, str]]:
+    """(method, path) of every route of the app under /orgs/{org_id}."""
+    found: set[tuple[str, str]] = set()
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and route.path.startswith("/orgs/{org_id"):
+            found |= {(str(m), route.path) for m in route.route_handler_map if m not in {"HEAD", "OPTIONS"}}
+    return found
+
+
+def guard_requirements(app: Litestar) -> dict[tuple[str, str], tuple[Permission, bool]]:
+    """What the `requires(...)` guard of each org-scoped route checks: (permission, users_only).
+
+    Read from the guard closures, so the expected table in the test is checked against what the
+    app really enforces, not against a copy of it.
+    """
+    found: dict[tuple[str, str], tuple[Permission, bool]] = {}
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/orgs/{org_id"):
+            continue
+        for method, (handler, _) in route.route_handler_map.items():
+            if method in {"HEAD", "OPTIONS"}:
+                continue
+            checks = [
+                inspect.getclosurevars(guard).nonlocals
+                for guard in handler.resolve_guards()
+                if getattr(guard, "__qualname__", "").startswith("requires.")
+            ]
+            assert len(checks) == 1, f"{method} {route.path}: expected one requires() guard, got {checks}"
+            found[(str(method), route.path)] = (checks[0]["permission"], checks[0]["users_only"])
+    return found
+
+
+def is_org_not_found(response: httpx.Response) -> bool:
+    """The guard's answer for an org the caller cannot see (not a missing sub-object)."""
+    return response.status_code == 404 and response.json().get("detail") == NO_SUCH_ORG
+
+
+async def api_org(client: Client, owner: User, name: str = "Audited") -> str:
+    """An org created through the API (so org.created is written); returns its id."""
+    response = await client.post("/orgs", json={"name": name, "slug": unique("au-")}, headers=owner.headers)
+    return expect_data(response, 201)["id"]
+
+
+async def audit_events(client: Client, org_id: str, reader: User, query: str = "") -> list[dict[str, Any]]:
+    """The org's audit events as `reader` sees them (newest first), first page of 100."""
+    sep = "&" if query else ""
+    response = await client.get(f"/orgs/{org_id}/audit?limit=100{sep}{query}", headers=reader.headers)
+    return expect_data(response)
