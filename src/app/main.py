@@ -18,6 +18,7 @@ from sentry_sdk.transport import Transport
 
 from app.accounts.controller import AuthController, UsersController
 from app.accounts.service import AccountsService
+from app.core.cache import Cache
 from app.core.config import ConfigError, Settings, load_settings
 from app.core.content_type import require_json_body
 from app.core.db import Database
@@ -28,6 +29,8 @@ from app.core.monitoring import ErrorMonitoring
 from app.core.redis import create_redis
 from app.core.security import PasswordHashing, TokenCodec
 from app.health.controller import HealthController
+from app.items.controller import ItemsController
+from app.items.service import ItemsService
 from app.orgs.api_keys import ApiKeyAuthenticator
 from app.orgs.audit import AuditLogService
 from app.orgs.controller import (
@@ -86,6 +89,7 @@ def create_app(
     ErrorMonitoring.init_sentry(settings, transport=sentry_transport)
     db = Database(settings)
     redis = create_redis(settings)
+    cache = Cache(redis)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
@@ -108,6 +112,7 @@ def create_app(
         app.state["invitations"] = InvitationsService(settings=settings, db=db)
         app.state["api_key_admin"] = ApiKeysService(db=db, api_keys=api_keys)
         app.state["audit"] = AuditLogService(db=db)
+        app.state["items"] = ItemsService(db=db, cache=cache)
         api_keys.start()
         if redis is None:
             logger.warning("REDIS_URL not set: running without Redis (development only)")
@@ -132,6 +137,7 @@ def create_app(
             InvitationAcceptController,
             ApiKeysController,
             AuditController,
+            ItemsController,
         ],
         lifespan=[lifespan],
         guards=[require_json_body],
@@ -144,6 +150,7 @@ def create_app(
     app.state["settings"] = settings
     app.state["db"] = db
     app.state["redis"] = redis
+    app.state["cache"] = cache
     app.access_log = settings.access_log
     return app
 

@@ -1,0 +1,249 @@
+"""Read-through caching of service results in Redis: ``@cache(ttl=..., namespace=...)``.
+
+Usage, on a method of a service that has a ``cache_store: Cache`` attribute::
+
+    @cache(ttl=30, namespace="item:{org_id}:{item_id}")
+    async def load_item(self, org_id: UUID, item_id: UUID) -> ItemOut | None: ...
+
+    # after the transaction that changed the item has committed:
+    await self.cache_store.invalidate(f"item:{org_id}:{item_id}")
+
+How it works:
+
+- Values are msgspec (MessagePack) encodings of the return value, decoded into the annotated
+  return type, so a cached call returns exactly what the function would (``None`` included).
+- A namespace has a version counter in Redis. Entries are stored under the version read before
+  computing; `invalidate` increments the version (one O(1) ``INCR``) and so retires every entry
+  of the namespace at once, however many there are. A reader that raced with a write stores its
+  possibly stale value under the old version, where nobody looks any more. Invalidate after the
+  commit, never before.
+- One round trip on a hit: a small Lua script reads the version and the entry together.
+- Stampede protection: on a miss, concurrent callers in one process share one computation, and
+  across processes one caller takes a short Redis lock while the others wait briefly for its
+  result (then compute themselves rather than wait long).
+- Redis is optional: on any Redis error the function is simply called, a warning is logged at
+  most once per `breaker_seconds`, and Redis is not tried again for that long (a down Redis
+  costs nothing per request). A failed invalidation is logged as an error; entries then expire
+  by their TTL, which bounds staleness in every failure case.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import inspect
+import time
+import typing
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, Protocol, TypeVar
+
+import msgspec
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from app.core.logging import get_logger
+
+__all__ = ["Cache", "CacheStats", "HasCache", "cache"]
+
+logger = get_logger(__name__)
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# KEYS[1] = the namespace's version key; ARGV[1] = the entry key without its version.
+# Returns {version, entry or false}: one round trip for a hit.
+_READ_SCRIPT = """
+local version = redis.call('GET', KEYS[1]) or '0'
+return {version, redis.call('GET', ARGV[1] .. ':' .. version)}
+"""
+_REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
+
+
+class CacheStats(msgspec.Struct, kw_only=True):
+    """Counters of one process's cache, for tests, metrics and the health of the cache."""
+
+    hits: int = 0
+    misses: int = 0
+    computes: int = 0
+    errors: int = 0
+    invalidations: int = 0
+
+
+class Cache:
+    """The Redis side of `@cache`: versioned namespaces, locks, and the fall-through breaker."""
+
+    def __init__(
+        self,
+        redis: Redis | None,
+        *,
+        prefix: str = "cache",
+        lock_seconds: float = 5.0,
+        wait_seconds: float = 0.5,
+        breaker_seconds: float = 5.0,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._lock_ms = int(lock_seconds * 1000)
+        self._wait_seconds = wait_seconds
+        self._breaker_seconds = breaker_seconds
+        self._down_until = 0.0
+        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._read: Any = None if redis is None else redis.register_script(_READ_SCRIPT)  # pyright: ignore[reportUnknownMemberType]
+        self.stats = CacheStats()
+
+    @property
+    def available(self) -> bool:
+        return self._redis is not None and time.monotonic() >= self._down_until
+
+    def _version_key(self, namespace: str) -> str:
+        # The braces make the version and the entries one hash slot (Redis Cluster friendly).
+        return f"{self._prefix}:{{{namespace}}}:v"
+
+    def _entry_key(self, namespace: str, digest: str) -> str:
+        return f"{self._prefix}:{{{namespace}}}:{digest}"
+
+    def _redis_failed(self, action: str, exc: BaseException) -> None:
+        self.stats.errors += 1
+        now = time.monotonic()
+        if now >= self._down_until:
+            logger.warning(
+                "cache unavailable; calling through",
+                extra={"action": action, "error": type(exc).__name__, "retry_in_s": self._breaker_seconds},
+            )
+        self._down_until = now + self._breaker_seconds
+
+    async def get_or_compute(
+        self, namespace: str, digest: str, ttl: float, compute: Callable[[], Awaitable[bytes]]
+    ) -> bytes:
+        """The cached encoding for (namespace, digest), computing and storing it on a miss."""
+        if not self.available:
+            return await compute()
+        entry = self._entry_key(namespace, digest)
+        try:
+            version, found = await self._read(keys=[self._version_key(namespace)], args=[entry])
+        except _REDIS_ERRORS as exc:
+            self._redis_failed("read", exc)
+            return await compute()
+        if found is not None:
+            self.stats.hits += 1
+            return found
+        self.stats.misses += 1
+        key = f"{entry}:{version.decode() if isinstance(version, bytes) else version}"
+        shared = self._inflight.get(key)
+        if shared is not None:
+            return await asyncio.shield(shared)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._inflight[key] = future
+        try:
+            value = await self._fill(key, ttl, compute)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
+            raise
+        else:
+            future.set_result(value)
+            return value
+        finally:
+            del self._inflight[key]
+
+    async def _fill(self, key: str, ttl: float, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        """Compute under a cross-process lock, or wait briefly for the process that holds it."""
+        assert self._redis is not None
+        redis = self._redis
+        lock = f"{key}:lock"
+        try:
+            locked = await redis.set(lock, b"1", nx=True, px=self._lock_ms)
+            if not locked:
+                deadline = time.monotonic() + self._wait_seconds
+                delay = 0.005
+                while time.monotonic() < deadline:
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.05)
+                    found: bytes | None = await redis.get(key)  # pyright: ignore[reportAssignmentType]
+                    if found is not None:
+                        self.stats.hits += 1
+                        return found
+        except _REDIS_ERRORS as exc:
+            self._redis_failed("lock", exc)
+            return await self._compute(compute)
+        value = await self._compute(compute)
+        try:
+            async with redis.pipeline(transaction=False) as pipe:
+                pipe.set(key, value, px=max(1, int(ttl * 1000)))
+                if locked:
+                    pipe.delete(lock)
+                await pipe.execute()
+        except _REDIS_ERRORS as exc:
+            self._redis_failed("store", exc)
+        return value
+
+    async def _compute(self, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        self.stats.computes += 1
+        return await compute()
+
+    async def invalidate(self, *namespaces: str) -> None:
+        """Retire every entry of each namespace (one INCR each, in one round trip)."""
+        if self._redis is None or not namespaces:
+            return
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for namespace in namespaces:
+                    pipe.incr(self._version_key(namespace))
+                await pipe.execute()
+        except _REDIS_ERRORS as exc:
+            self.stats.errors += 1
+            logger.error(
+                "cache invalidation failed; entries expire by their TTL",
+                extra={"namespaces": list(namespaces), "error": type(exc).__name__},
+            )
+            return
+        self.stats.invalidations += len(namespaces)
+
+
+class HasCache(Protocol):
+    """A service whose methods use `@cache`: it holds the process's `Cache`."""
+
+    @property
+    def cache_store(self) -> Cache: ...
+
+
+def cache(*, ttl: float, namespace: str) -> Callable[[Callable[P, Awaitable[R]]], Callable[P, Awaitable[R]]]:
+    """Cache an async service method's result for `ttl` seconds in `namespace`.
+
+    `namespace` is a template over the method's arguments (``"item:{org_id}:{item_id}"``);
+    invalidating it retires every cached call in it. The entry within the namespace is keyed by
+    all the arguments, so they must be msgspec-encodable. The method's first parameter must be
+    a `HasCache`; its return annotation is the type cached values are decoded into.
+    """
+    if ttl <= 0:
+        raise ValueError("ttl must be positive")
+
+    def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
+        signature = inspect.signature(fn)
+        name = f"{fn.__module__}.{fn.__qualname__}"
+        decoder: list[msgspec.msgpack.Decoder[Any]] = []  # built on first call (annotations resolve late)
+
+        def decode(raw: bytes) -> Any:
+            if not decoder:
+                returns = typing.get_type_hints(fn)["return"]
+                decoder.append(msgspec.msgpack.Decoder(returns))
+            return decoder[0].decode(raw)
+
+        @functools.wraps(fn)
+        async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            owner, *arguments = bound.arguments.values()
+            store: Cache = typing.cast(HasCache, owner).cache_store
+            scope = namespace.format(**bound.arguments)
+            digest = hashlib.blake2b(msgspec.msgpack.encode([name, arguments]), digest_size=16).hexdigest()
+
+            async def compute() -> bytes:
+                return msgspec.msgpack.encode(await fn(*args, **kwargs))
+
+            return decode(await store.get_or_compute(scope, digest, ttl, compute))
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,242 @@
+"""HTTP routes of the items feature under ``/orgs/{org_id}/items``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.datastructures import ResponseHeader
+from litestar.di import NamedDependency, Provide
+from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+
+from app.core.etag import etag, if_none_match_hits, parse_if_match
+from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
+from app.core.responses import Envelope, create_success_response, problem_responses
+from app.items.service import ItemFilters, ItemsService
+from app.items.structs import ItemBatchIn, ItemIn, ItemOut, ItemPatchIn, ItemSort, ItemStatus
+from app.orgs.actor import OrgActor
+from app.orgs.auth import ORG_SECURITY, provide_org_actor, requires
+from app.orgs.permissions import Permission
+
+__all__ = ["ItemsController"]
+
+_GUARDED = (401, 403, 404)
+_BODY = (400, 413, 415, 422)
+_ETAG_HEADER = [
+    ResponseHeader(name="ETag", description='The item\'s version, as "v<n>".', documentation_only=True)
+]
+
+IfMatchHeader = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        max_length=1024,
+        description='Change only if the item is still at this ETag ("v<n>"); 412 otherwise.',
+    ),
+]
+IfNoneMatchHeader = Annotated[
+    str | None,
+    HeaderParameter(name="If-None-Match", max_length=1024, description="304 if the item still has this ETag."),
+]
+SortQuery = Annotated[
+    ItemSort,
+    QueryParameter(
+        name="sort",
+        description="created_at, name or price; a leading `-` for descending. Each has its own index.",
+    ),
+]
+StatusQuery = Annotated[ItemStatus | None, QueryParameter(name="status")]
+TagQuery = Annotated[
+    str | None,
+    QueryParameter(name="tag", pattern=r"^[a-z0-9][a-z0-9_-]{0,31}$(?!\n)", description="Has this tag."),
+]
+CurrencyQuery = Annotated[
+    str | None,
+    QueryParameter(name="currency", pattern=r"^[A-Z]{3}$(?!\n)", description="Priced in this currency."),
+]
+PriceMinQuery = Annotated[
+    int | None, QueryParameter(name="price_min", ge=0, le=10**15, description="Price at least (minor units).")
+]
+PriceMaxQuery = Annotated[
+    int | None, QueryParameter(name="price_max", ge=0, le=10**15, description="Price at most (minor units).")
+]
+CreatedFromQuery = Annotated[
+    datetime | None,
+    QueryParameter(name="created_from", description="Created at or after (ISO 8601; UTC if no offset)."),
+]
+CreatedToQuery = Annotated[
+    datetime | None,
+    QueryParameter(name="created_to", description="Created before (ISO 8601; UTC if no offset)."),
+]
+NamePrefixQuery = Annotated[
+    str | None,
+    QueryParameter(
+        name="name_prefix",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f\U0010ffff]+$(?!\n)",
+        description="Name starts with this (case-sensitive).",
+    ),
+]
+SearchQuery = Annotated[
+    str | None,
+    QueryParameter(
+        name="search",
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00]+$(?!\n)",
+        description="Words in the name or description (web-search syntax: quotes, `or`, `-word`).",
+    ),
+]
+
+
+def _items_service(request: Request[Any, Any, Any]) -> ItemsService:
+    return request.app.state["items"]
+
+
+def _location(item: ItemOut, org_id: UUID) -> str:
+    return f"/orgs/{org_id}/items/{item.id}"
+
+
+class ItemsController(Controller):
+    path = "/orgs/{org_id:uuid}"
+    tags = ["items"]
+    dependencies = {
+        "items": Provide(_items_service, sync_to_thread=False),
+        "actor": Provide(provide_org_actor, sync_to_thread=False),
+    }
+    security = ORG_SECURITY
+
+    @post(
+        "/items",
+        status_code=201,
+        summary="Create an item",
+        guards=[requires(Permission.RESOURCES_CREATE)],
+        response_headers=_ETAG_HEADER,
+        responses=problem_responses(*_GUARDED, *_BODY),
+    )
+    async def create_item(
+        self, data: JSONBody[ItemIn], items: NamedDependency[ItemsService], actor: NamedDependency[OrgActor]
+    ) -> Response[Envelope[ItemOut]]:
+        item = await items.create_item(actor, data)
+        headers = {"ETag": etag(item.version), "Location": _location(item, actor.org_id)}
+        return create_success_response(item, status_code=201, headers=headers)
+
+    @post(
+        "/items:batch",
+        status_code=201,
+        summary="Create up to 500 items at once (all or nothing)",
+        description=(
+            "One statement, one round trip. If any row is invalid nothing is created and the 422 "
+            "lists every problem with its row (`$.items[3].name`)."
+        ),
+        guards=[requires(Permission.RESOURCES_CREATE)],
+        responses=problem_responses(*_GUARDED, *_BODY),
+    )
+    async def create_items(
+        self,
+        data: JSONBody[ItemBatchIn],
+        items: NamedDependency[ItemsService],
+        actor: NamedDependency[OrgActor],
+    ) -> Response[Envelope[list[ItemOut]]]:
+        created = await items.create_items(actor, data)
+        return create_success_response(created, status_code=201, meta={"count": len(created)})
+
+    @get(
+        "/items",
+        summary="List items (keyset pagination, filters, sorts)",
+        description=(
+            "Newest first by default. Every sort has its own index, and a filter on the sort key "
+            "bounds the index scan, so page 1,000 costs what page 1 costs. `search` lists newest first."
+        ),
+        guards=[requires(Permission.RESOURCES_READ)],
+        responses=problem_responses(400, *_GUARDED, 422),
+    )
+    async def list_items(
+        self,
+        items: NamedDependency[ItemsService],
+        actor: NamedDependency[OrgActor],
+        sort: SortQuery = "-created_at",
+        status: StatusQuery = None,
+        tag: TagQuery = None,
+        currency: CurrencyQuery = None,
+        price_min: PriceMinQuery = None,
+        price_max: PriceMaxQuery = None,
+        created_from: CreatedFromQuery = None,
+        created_to: CreatedToQuery = None,
+        name_prefix: NamePrefixQuery = None,
+        search: SearchQuery = None,
+        cursor: CursorQuery = None,
+        limit: LimitQuery = DEFAULT_LIMIT,
+    ) -> Response[Envelope[list[ItemOut]]]:
+        filters = ItemFilters(
+            sort=sort,
+            status=status,
+            tag=tag,
+            currency=currency,
+            price_min=price_min,
+            price_max=price_max,
+            created_from=created_from,
+            created_to=created_to,
+            name_prefix=name_prefix,
+            search=search,
+        )
+        found, next_cursor = await items.list_items(actor, filters, cursor=cursor, limit=limit)
+        return create_success_response(found, meta=page_meta(next_cursor))
+
+    @get(
+        "/items/{item_id:uuid}",
+        summary="One item (ETag; If-None-Match gives 304)",
+        guards=[requires(Permission.RESOURCES_READ)],
+        response_headers=_ETAG_HEADER,
+        responses={**problem_responses(400, *_GUARDED)},
+    )
+    async def get_item(
+        self,
+        item_id: FromPath[UUID],
+        items: NamedDependency[ItemsService],
+        actor: NamedDependency[OrgActor],
+        if_none_match: IfNoneMatchHeader = None,
+    ) -> Response[Envelope[ItemOut]]:
+        item = await items.get_item(actor, item_id)
+        tag = etag(item.version)
+        if if_none_match_hits(if_none_match, item.version):
+            return Response(content=None, status_code=304, headers={"ETag": tag})  # pyright: ignore[reportReturnType]
+        return create_success_response(item, headers={"ETag": tag})
+
+    @patch(
+        "/items/{item_id:uuid}",
+        summary="Change an item (If-Match for optimistic concurrency: 412 if stale)",
+        description="Members change the items they created; admins and owners any item.",
+        guards=[requires(Permission.RESOURCES_EDIT_OWN)],
+        response_headers=_ETAG_HEADER,
+        responses=problem_responses(*_GUARDED, 412, *_BODY),
+    )
+    async def update_item(
+        self,
+        item_id: FromPath[UUID],
+        data: JSONBody[ItemPatchIn],
+        items: NamedDependency[ItemsService],
+        actor: NamedDependency[OrgActor],
+        if_match: IfMatchHeader = None,
+    ) -> Response[Envelope[ItemOut]]:
+        item = await items.update_item(actor, item_id, data, parse_if_match(if_match))
+        return create_success_response(item, headers={"ETag": etag(item.version)})
+
+    @delete(
+        "/items/{item_id:uuid}",
+        status_code=204,
+        summary="Delete an item (soft; If-Match honoured)",
+        guards=[requires(Permission.RESOURCES_EDIT_OWN)],
+        responses=problem_responses(400, *_GUARDED, 412),
+    )
+    async def delete_item(
+        self,
+        item_id: FromPath[UUID],
+        items: NamedDependency[ItemsService],
+        actor: NamedDependency[OrgActor],
+        if_match: IfMatchHeader = None,
+    ) -> None:
+        await items.delete_item(actor, item_id, parse_if_match(if_match))
