@@ -44,6 +44,8 @@ from app.orgs.controller import (
 from app.orgs.invitations import InvitationsService
 from app.orgs.key_management import ApiKeysService
 from app.orgs.service import OrgsService
+from app.posts.controller import ActivityController, PostsController
+from app.posts.service import PostsService
 
 __all__ = ["create_app"]
 
@@ -113,6 +115,7 @@ def create_app(
         app.state["api_key_admin"] = ApiKeysService(db=db, api_keys=api_keys)
         app.state["audit"] = AuditLogService(db=db)
         app.state["items"] = ItemsService(db=db, cache=cache)
+        app.state["posts"] = PostsService(db=db)
         api_keys.start()
         if redis is None:
             logger.warning("REDIS_URL not set: running without Redis (development only)")
@@ -138,6 +141,8 @@ def create_app(
             ApiKeysController,
             AuditController,
             ItemsController,
+            PostsController,
+            ActivityController,
         ],
         lifespan=[lifespan],
         guards=[require_json_body],

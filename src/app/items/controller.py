@@ -38,7 +38,9 @@ IfMatchHeader = Annotated[
 ]
 IfNoneMatchHeader = Annotated[
     str | None,
-    HeaderParameter(name="If-None-Match", max_length=1024, description="304 if the item still has this ETag."),
+    HeaderParameter(
+        name="If-None-Match", max_length=1024, description="304 if the item still has this ETag."
+    ),
 ]
 SortQuery = Annotated[
     ItemSort,

@@ -1,0 +1,1 @@
+"""Posts in an organization, their comments, and the caller's activity feed."""
