@@ -1,6 +1,6 @@
 -- A page of an org's live items by name (byte order), ascending. The scan starts after
--- (:start_key, :start_id) (the cursor, or the filter's bound on the sort key) and stops at
--- :stop_key (the filter's other bound): both are index conditions, so a deep page or a narrow
+-- the start position (the cursor, or the filter's bound on the sort key) and stops at
+-- the stop bound (the filter's other bound): both are index conditions, so a deep page or a narrow
 -- range costs what the first page costs. Index: items_org_name_idx (org_id, (name COLLATE "C"), id).
 -- name: list_items_by_name_asc(org_id, start_key, start_id, stop_key, status, tag, currency, price_lo, price_hi, created_lo, created_hi, name_lo, name_hi, limit)
 SELECT id, name, description, price, currency, tags, status, metadata, version, created_by_type,

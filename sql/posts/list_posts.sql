@@ -1,4 +1,4 @@
--- A page of an org's posts, newest first, after the keyset cursor (:start_key, :start_id).
+-- A page of an org's posts, newest first, after the keyset cursor.
 -- Index: posts_org_created_idx (org_id, created_at, id).
 -- name: list_posts(org_id, start_key, start_id, viewer_id, all_drafts, published, limit)
 SELECT id, author_id, title, body, published, published_at, comment_count, created_at, updated_at
