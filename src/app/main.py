@@ -110,7 +110,7 @@ def create_app(
             last_used_flush_seconds=settings.api_key_last_used_flush_seconds,
         )
         app.state["api_keys"] = api_keys
-        app.state["orgs"] = OrgsService(db=db, api_keys=api_keys)
+        app.state["orgs"] = OrgsService(db=db, api_keys=api_keys, cache=cache)
         app.state["invitations"] = InvitationsService(settings=settings, db=db)
         app.state["api_key_admin"] = ApiKeysService(db=db, api_keys=api_keys)
         app.state["audit"] = AuditLogService(db=db)

@@ -12,6 +12,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from app.core.cache import Cache, cache
 from app.core.db import Connection, Database
 from app.core.exceptions import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from app.core.ids import new_id
@@ -30,6 +31,8 @@ __all__ = ["OrgsService"]
 logger = get_logger(__name__)
 
 _SLUG_TAKEN = "An organization with this slug already exists."
+# GET /orgs/{id} reads the org through the cache this long; changes retire the entry at once.
+ORG_CACHE_SECONDS = 300.0
 
 
 def _org_out(row: OrgRow, role: Role) -> OrgOut:
@@ -63,9 +66,18 @@ def _member_not_found() -> NotFoundError:
 class OrgsService:
     """One instance per process, created at start-up with the shared resources."""
 
-    def __init__(self, *, db: Database, api_keys: ApiKeyAuthenticator) -> None:
+    def __init__(self, *, db: Database, api_keys: ApiKeyAuthenticator, cache: Cache) -> None:
         self._db = db
         self._api_keys = api_keys
+        self._cache = cache
+
+    @property
+    def cache_store(self) -> Cache:
+        return self._cache
+
+    @staticmethod
+    def namespace(org_id: UUID) -> str:
+        return f"org:{org_id}"
 
     # ---- organizations ---------------------------------------------------------------------
 
@@ -101,10 +113,15 @@ class OrgsService:
             )
         return paginate(found, limit, lambda org: IdCursor(org.id))
 
+    @cache(ttl=ORG_CACHE_SECONDS, namespace="org:{org_id}")
+    async def load_org(self, org_id: UUID) -> OrgRow | None:
+        """The live org's row (through the cache; retired by every change to the org)."""
+        async with self._db.connection() as conn:
+            return await queries.get_org(conn, org_id=org_id)
+
     async def get_org(self, actor: OrgActor) -> OrgOut:
         actor.require(Permission.ORG_READ)
-        async with self._db.connection() as conn:
-            row = await queries.get_org(conn, org_id=actor.org_id)
+        row = await self.load_org(actor.org_id)
         if row is None:
             raise NotFoundError("No such organization.")
         return _org_out(row, actor.role)
@@ -132,6 +149,7 @@ class OrgsService:
                     )
         except asyncpg.UniqueViolationError:
             raise _slug_taken() from None
+        await self._cache.invalidate(self.namespace(actor.org_id))
         return _org_out(row, actor.role)
 
     async def delete_org(self, actor: OrgActor) -> None:
@@ -151,6 +169,7 @@ class OrgsService:
                 after={"api_keys_revoked": len(prefixes)},
             )
         await self._api_keys.revoked(prefixes)
+        await self._cache.invalidate(self.namespace(actor.org_id))
         logger.info("org deleted", extra={"api_keys_revoked": len(prefixes)})
 
     async def transfer_ownership(self, actor: OrgActor, new_owner_id: UUID) -> MemberOut:
