@@ -88,7 +88,7 @@ class Cache:
         self._wait_seconds = wait_seconds
         self._breaker_seconds = breaker_seconds
         self._down_until = 0.0
-        self._inflight: dict[str, asyncio.Future[bytes]] = {}
+        self._inflight: dict[str, asyncio.Task[bytes]] = {}
         self._read: Any = None if redis is None else redis.register_script(_READ_SCRIPT)  # pyright: ignore[reportUnknownMemberType]
         self.stats = CacheStats()
 
@@ -130,22 +130,19 @@ class Cache:
             return found
         self.stats.misses += 1
         key = f"{entry}:{version.decode() if isinstance(version, bytes) else version}"
-        shared = self._inflight.get(key)
-        if shared is not None:
-            return await asyncio.shield(shared)
-        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
-            value = await self._fill(key, ttl, compute)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
-            raise
-        else:
-            future.set_result(value)
-            return value
-        finally:
-            del self._inflight[key]
+        fill = self._inflight.get(key)
+        if fill is None:
+            # The fill runs as its own task: if the caller that started it goes away (a client
+            # disconnects), the callers waiting on the same key still get the value.
+            fill = asyncio.create_task(self._fill(key, ttl, compute))
+            self._inflight[key] = fill
+            fill.add_done_callback(functools.partial(self._fill_done, key))
+        return await asyncio.shield(fill)
+
+    def _fill_done(self, key: str, fill: asyncio.Task[bytes]) -> None:
+        self._inflight.pop(key, None)
+        if not fill.cancelled():
+            fill.exception()  # retrieved here; every caller awaiting it re-raises it itself
 
     async def _fill(self, key: str, ttl: float, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         """Compute under a cross-process lock, or wait briefly for the process that holds it."""
