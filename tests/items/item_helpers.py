@@ -160,3 +160,21 @@ async def send_concurrently(client: Client, *calls: tuple[str, str, Headers, Any
     """Send (method, url, headers, json) requests really at once, each from its own thread
     (AsyncTestClient alone runs them one after the other; see tests/orgs/org_helpers_orgs.py)."""
     return list(await asyncio.gather(*(asyncio.to_thread(_send_blocking, client, *call) for call in calls)))
+
+
+async def live_items(db: Pool, org_id: str) -> list[dict[str, Any]]:
+    """The org's live items as the database has them (the truth the lists are checked against)."""
+    records = await db.fetch(
+        "SELECT id, name, description, price, currency, tags, status, created_at FROM items"
+        " WHERE org_id = $1 AND deleted_at IS NULL",
+        UUID(org_id),
+    )
+    return [
+        {
+            **dict(record),
+            "id": str(record["id"]),
+            "tags": list(record["tags"]),
+            "created_at": record["created_at"].isoformat(),
+        }
+        for record in records
+    ]

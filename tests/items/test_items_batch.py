@@ -68,14 +68,6 @@ async def test_batch_of_one(client: Client, db: Pool) -> None:
     assert [item["name"] for item in created] == ["Only"]
 
 
-ITEMS_FIELD_BUG = (
-    "BUG: src/app/items/controller.py:109 names the service dependency `items`, the same name as "
-    "the body field ItemBatchIn.items (src/app/items/structs.py:96); Litestar's SignatureModel "
-    "._create_exception treats an error whose key is a dependency name as a server fault, so a "
-    "bad `items` value (too many rows, no rows, not a list) answers 500 INTERNAL_ERROR, not 422"
-)
-
-
 @pytest.mark.parametrize(
     ("body", "path"),
     [
@@ -83,19 +75,16 @@ ITEMS_FIELD_BUG = (
             {"items": [{"name": f"r{i}"} for i in range(501)]},
             "$.items",
             id="501 rows",
-            marks=pytest.mark.xfail(strict=True, reason=ITEMS_FIELD_BUG),
         ),
         pytest.param(
             {"items": []},
             "$.items",
             id="no rows",
-            marks=pytest.mark.xfail(strict=True, reason=ITEMS_FIELD_BUG),
         ),
         pytest.param(
             {"items": {"name": "a"}},
             "$.items",
             id="items not a list",
-            marks=pytest.mark.xfail(strict=True, reason=ITEMS_FIELD_BUG),
         ),
         pytest.param({}, "$", id="no items"),
         pytest.param({"items": [{"name": "a"}], "extra": 1}, "$", id="unknown field"),
@@ -202,3 +191,13 @@ async def test_batch_needs_json(client: Client, db: Pool) -> None:
 
     expect_problem(text, 415, "UNSUPPORTED_MEDIA_TYPE")
     expect_problem(malformed, 400, "MALFORMED_JSON")
+
+
+async def test_a_row_postgresql_cannot_store_fails_the_whole_batch(client: Client, db: Pool) -> None:
+    org_id, owner, _ = await org_with(client, db)
+    rows: list[dict[str, Any]] = [*_rows(3), {"name": "nul", "metadata": {"k": "a\x00b"}}]
+
+    response = await client.post(batch_url(org_id), json={"items": rows}, headers=owner.headers)
+
+    expect_problem(response, 422, "VALIDATION_ERROR")
+    assert await count_items(db, org_id) == 0

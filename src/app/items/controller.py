@@ -106,7 +106,9 @@ class ItemsController(Controller):
     path = "/orgs/{org_id:uuid}"
     tags = ["items"]
     dependencies = {
-        "items": Provide(_items_service, sync_to_thread=False),
+        # Not "items": a dependency may not share a name with a body field (ItemBatchIn.items),
+        # or Litestar reports that field's validation errors as a server fault.
+        "item_service": Provide(_items_service, sync_to_thread=False),
         "actor": Provide(provide_org_actor, sync_to_thread=False),
     }
     security = ORG_SECURITY
@@ -120,9 +122,12 @@ class ItemsController(Controller):
         responses=problem_responses(*_GUARDED, *_BODY),
     )
     async def create_item(
-        self, data: JSONBody[ItemIn], items: NamedDependency[ItemsService], actor: NamedDependency[OrgActor]
+        self,
+        data: JSONBody[ItemIn],
+        item_service: NamedDependency[ItemsService],
+        actor: NamedDependency[OrgActor],
     ) -> Response[Envelope[ItemOut]]:
-        item = await items.create_item(actor, data)
+        item = await item_service.create_item(actor, data)
         headers = {"ETag": etag(item.version), "Location": _location(item, actor.org_id)}
         return create_success_response(item, status_code=201, headers=headers)
 
@@ -140,10 +145,10 @@ class ItemsController(Controller):
     async def create_items(
         self,
         data: JSONBody[ItemBatchIn],
-        items: NamedDependency[ItemsService],
+        item_service: NamedDependency[ItemsService],
         actor: NamedDependency[OrgActor],
     ) -> Response[Envelope[list[ItemOut]]]:
-        created = await items.create_items(actor, data)
+        created = await item_service.create_items(actor, data)
         return create_success_response(created, status_code=201, meta={"count": len(created)})
 
     @get(
@@ -158,7 +163,7 @@ class ItemsController(Controller):
     )
     async def list_items(
         self,
-        items: NamedDependency[ItemsService],
+        item_service: NamedDependency[ItemsService],
         actor: NamedDependency[OrgActor],
         sort: SortQuery = "-created_at",
         status: StatusQuery = None,
@@ -185,7 +190,7 @@ class ItemsController(Controller):
             name_prefix=name_prefix,
             search=search,
         )
-        found, next_cursor = await items.list_items(actor, filters, cursor=cursor, limit=limit)
+        found, next_cursor = await item_service.list_items(actor, filters, cursor=cursor, limit=limit)
         return create_success_response(found, meta=page_meta(next_cursor))
 
     @get(
@@ -198,11 +203,11 @@ class ItemsController(Controller):
     async def get_item(
         self,
         item_id: FromPath[UUID],
-        items: NamedDependency[ItemsService],
+        item_service: NamedDependency[ItemsService],
         actor: NamedDependency[OrgActor],
         if_none_match: IfNoneMatchHeader = None,
     ) -> Response[Envelope[ItemOut]]:
-        item = await items.get_item(actor, item_id)
+        item = await item_service.get_item(actor, item_id)
         tag = etag(item.version)
         if if_none_match_hits(if_none_match, item.version):
             return Response(content=None, status_code=304, headers={"ETag": tag})  # pyright: ignore[reportReturnType]
@@ -220,11 +225,11 @@ class ItemsController(Controller):
         self,
         item_id: FromPath[UUID],
         data: JSONBody[ItemPatchIn],
-        items: NamedDependency[ItemsService],
+        item_service: NamedDependency[ItemsService],
         actor: NamedDependency[OrgActor],
         if_match: IfMatchHeader = None,
     ) -> Response[Envelope[ItemOut]]:
-        item = await items.update_item(actor, item_id, data, parse_if_match(if_match))
+        item = await item_service.update_item(actor, item_id, data, parse_if_match(if_match))
         return create_success_response(item, headers={"ETag": etag(item.version)})
 
     @delete(
@@ -237,8 +242,8 @@ class ItemsController(Controller):
     async def delete_item(
         self,
         item_id: FromPath[UUID],
-        items: NamedDependency[ItemsService],
+        item_service: NamedDependency[ItemsService],
         actor: NamedDependency[OrgActor],
         if_match: IfMatchHeader = None,
     ) -> None:
-        await items.delete_item(actor, item_id, parse_if_match(if_match))
+        await item_service.delete_item(actor, item_id, parse_if_match(if_match))

@@ -57,10 +57,22 @@ class ItemFilters(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _utc(moment: datetime | None) -> datetime | None:
-    """Query times without an offset are taken as UTC."""
-    if moment is None or moment.tzinfo is not None:
-        return moment
-    return moment.replace(tzinfo=UTC)
+    """In UTC (times without an offset are taken as UTC); None if outside years 1..9999 in UTC."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return None
+
+
+def _query_time(moment: datetime | None, parameter: str) -> datetime | None:
+    utc = _utc(moment)
+    if moment is not None and (utc is None or not _TIME_LO <= utc <= _TIME_HI):
+        raise _query_error(parameter, f"{parameter} must be between years 1 and 9999 (UTC)")
+    return utc
 
 
 def _after_prefix(prefix: str) -> str:
@@ -82,8 +94,8 @@ def _bounds(filters: ItemFilters) -> ItemBounds:
         and filters.price_min > filters.price_max
     ):
         raise _query_error("price_min", "price_min is above price_max")
-    created_lo = _utc(filters.created_from) or _TIME_LO
-    created_hi = _utc(filters.created_to) or _TIME_HI
+    created_lo = _query_time(filters.created_from, "created_from") or _TIME_LO
+    created_hi = _query_time(filters.created_to, "created_to") or _TIME_HI
     if created_lo >= created_hi:
         raise _query_error("created_from", "created_from must be before created_to")
     priced = filters.price_min is not None or filters.price_max is not None
@@ -112,8 +124,16 @@ def _key_range(sort: ItemSort, bounds: ItemBounds) -> tuple[Any, Any]:
 
 
 def _cursor_key(sort: ItemSort, cursor: ItemCursor) -> Any:
+    """The cursor's key for `sort`, or None if it has none or one no row can have."""
     field = sort.lstrip("-")
-    return {"created_at": cursor.t, "name": cursor.n, "price": cursor.p}[field]
+    if field == "created_at":
+        moment = _utc(cursor.t)
+        return moment if moment is not None and _TIME_LO <= moment <= _TIME_HI else None
+    if field == "name":
+        name = cursor.n
+        return name if name is not None and len(name) <= 200 and "\x00" not in name else None
+    price = cursor.p
+    return price if price is not None and _NO_PRICE <= price <= _PRICE_HI else None
 
 
 def _cursor_of(sort: ItemSort, item: ItemOut) -> ItemCursor:
@@ -143,8 +163,6 @@ def _scan(sort: ItemSort, bounds: ItemBounds, cursor: str | None) -> tuple[tuple
         key = _cursor_key(sort, after)
         if after.s != sort or key is None:
             raise _invalid_cursor()
-        if isinstance(key, datetime):
-            key = _utc(key)
         position = (key, after.i)
         start = min(start, position) if descending else max(start, position)
     return start, (lo if descending else hi)

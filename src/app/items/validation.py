@@ -31,7 +31,10 @@ def _check_currency(code: str | None, path: str) -> list[FieldError]:
 
 
 def _check_metadata(metadata: dict[str, Any], path: str) -> list[FieldError]:
-    size = len(msgspec.json.encode(metadata))
+    encoded = msgspec.json.encode(metadata)
+    if b"\\u0000" in encoded:
+        return [FieldError(path=f"{path}.metadata", message="metadata may not contain NUL characters")]
+    size = len(encoded)
     if size > MAX_METADATA_BYTES:
         return [
             FieldError(
