@@ -28,6 +28,7 @@ from app.core.middleware import ContextualLitestar
 from app.core.monitoring import ErrorMonitoring
 from app.core.redis import create_redis
 from app.core.security import PasswordHashing, TokenCodec
+from app.core.strict_body import strict_json_body
 from app.health.controller import HealthController
 from app.items.controller import ItemsController
 from app.items.service import ItemsService
@@ -146,6 +147,7 @@ def create_app(
         ],
         lifespan=[lifespan],
         guards=[require_json_body],
+        before_request=strict_json_body,
         exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]
         openapi_config=_openapi(),
         request_max_body_size=settings.max_request_body_bytes,

@@ -198,15 +198,6 @@ async def test_create_refuses_invalid_bodies_with_a_field_path(
     assert await db.fetchval("SELECT count(*) FROM items WHERE org_id = $1", UUID(org_id)) == 0
 
 
-STRING_PRICE_BUG = (
-    "BUG: src/app/items/controller.py:122 (create_item) and :219 (update_item): Litestar converts the "
-    "decoded body with msgspec strict=False (litestar/_signature/model.py), so a numeric string "
-    'such as "price": "5" is silently coerced to 5 (201/200), while items:batch '
-    "(src/app/items/service.py:247, msgspec.convert strict) refuses the same row with 422"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=STRING_PRICE_BUG)
 async def test_create_refuses_a_price_sent_as_a_string(client: Client, db: Pool) -> None:
     org_id, owner, _ = await org_with(client, db)
 
@@ -215,7 +206,6 @@ async def test_create_refuses_a_price_sent_as_a_string(client: Client, db: Pool)
     expect_problem(response, 422, "VALIDATION_ERROR", path="$.price")
 
 
-@pytest.mark.xfail(strict=True, reason=STRING_PRICE_BUG)
 async def test_patch_refuses_a_price_sent_as_a_string(client: Client, db: Pool) -> None:
     org_id, owner, _ = await org_with(client, db)
     item = await create_item(client, org_id, owner.headers)

@@ -33,6 +33,7 @@ import asyncio
 import functools
 import hashlib
 import inspect
+import secrets
 import time
 import typing
 from collections.abc import Awaitable, Callable
@@ -56,6 +57,17 @@ R = TypeVar("R")
 _READ_SCRIPT = """
 local version = redis.call('GET', KEYS[1]) or '0'
 return {version, redis.call('GET', ARGV[1] .. ':' .. version)}
+"""
+# KEYS[1] = a lock; ARGV[1] = the holder's token. Deletes the lock only if it is still ours.
+_UNLOCK_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+# KEYS = {entry, lock}; ARGV = {value, ttl in ms, token}: store the value, release our lock.
+_STORE_SCRIPT = """
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[3] then redis.call('DEL', KEYS[2]) end
+return 1
 """
 _REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 
@@ -89,7 +101,13 @@ class Cache:
         self._breaker_seconds = breaker_seconds
         self._down_until = 0.0
         self._inflight: dict[str, asyncio.Task[bytes]] = {}
-        self._read: Any = None if redis is None else redis.register_script(_READ_SCRIPT)  # pyright: ignore[reportUnknownMemberType]
+        self._read: Any = None
+        self._unlock: Any = None
+        self._store: Any = None
+        if redis is not None:
+            self._read = redis.register_script(_READ_SCRIPT)  # pyright: ignore[reportUnknownMemberType]
+            self._unlock = redis.register_script(_UNLOCK_SCRIPT)  # pyright: ignore[reportUnknownMemberType]
+            self._store = redis.register_script(_STORE_SCRIPT)  # pyright: ignore[reportUnknownMemberType]
         self.stats = CacheStats()
 
     @property
@@ -149,8 +167,9 @@ class Cache:
         assert self._redis is not None
         redis = self._redis
         lock = f"{key}:lock"
+        token = secrets.token_bytes(8)  # only the holder releases its lock
         try:
-            locked = await redis.set(lock, b"1", nx=True, px=self._lock_ms)
+            locked = bool(await redis.set(lock, token, nx=True, px=self._lock_ms))
             if not locked:
                 deadline = time.monotonic() + self._wait_seconds
                 delay = 0.005
@@ -164,16 +183,21 @@ class Cache:
         except _REDIS_ERRORS as exc:
             self._redis_failed("lock", exc)
             return await self._compute(compute)
-        value = await self._compute(compute)
         try:
-            async with redis.pipeline(transaction=False) as pipe:
-                pipe.set(key, value, px=max(1, int(ttl * 1000)))
-                if locked:
-                    pipe.delete(lock)
-                await pipe.execute()
-        except _REDIS_ERRORS as exc:
-            self._redis_failed("store", exc)
+            value = await self._compute(compute)
+        except BaseException:
+            if locked:  # let the next caller compute at once instead of waiting out the lock
+                await self._redis_call("unlock", self._unlock(keys=[lock], args=[token]))
+            raise
+        ttl_ms = max(1, int(ttl * 1000))
+        await self._redis_call("store", self._store(keys=[key, lock], args=[value, ttl_ms, token]))
         return value
+
+    async def _redis_call(self, action: str, call: Awaitable[Any]) -> None:
+        try:
+            await call
+        except _REDIS_ERRORS as exc:
+            self._redis_failed(action, exc)
 
     async def _compute(self, compute: Callable[[], Awaitable[bytes]]) -> bytes:
         self.stats.computes += 1
@@ -219,13 +243,22 @@ def cache(*, ttl: float, namespace: str) -> Callable[[Callable[P, Awaitable[R]]]
     def decorate(fn: Callable[P, Awaitable[R]]) -> Callable[P, Awaitable[R]]:
         signature = inspect.signature(fn)
         name = f"{fn.__module__}.{fn.__qualname__}"
-        decoder: list[msgspec.msgpack.Decoder[Any]] = []  # built on first call (annotations resolve late)
+        codec: list[tuple[msgspec.msgpack.Decoder[Any], str]] = []  # built on first call
 
-        def decode(raw: bytes) -> Any:
-            if not decoder:
+        def decoder_and_schema() -> tuple[msgspec.msgpack.Decoder[Any], str]:
+            # Annotations resolve late (``from __future__ import annotations``), hence lazily.
+            # The schema's digest is part of every key, so a deploy that changes the return
+            # type never reads entries written in the old shape.
+            if not codec:
                 returns = typing.get_type_hints(fn)["return"]
-                decoder.append(msgspec.msgpack.Decoder(returns))
-            return decoder[0].decode(raw)
+                try:
+                    shape = msgspec.json.encode(msgspec.json.schema(returns))
+                except (TypeError, ValueError):
+                    shape = repr(returns).encode()
+                codec.append(
+                    (msgspec.msgpack.Decoder(returns), hashlib.blake2b(shape, digest_size=8).hexdigest())
+                )
+            return codec[0]
 
         @functools.wraps(fn)
         async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -234,12 +267,20 @@ def cache(*, ttl: float, namespace: str) -> Callable[[Callable[P, Awaitable[R]]]
             owner, *arguments = bound.arguments.values()
             store: Cache = typing.cast(HasCache, owner).cache_store
             scope = namespace.format(**bound.arguments)
-            digest = hashlib.blake2b(msgspec.msgpack.encode([name, arguments]), digest_size=16).hexdigest()
+            decoder, schema = decoder_and_schema()
+            digest = hashlib.blake2b(
+                msgspec.msgpack.encode([name, schema, arguments]), digest_size=16
+            ).hexdigest()
 
             async def compute() -> bytes:
                 return msgspec.msgpack.encode(await fn(*args, **kwargs))
 
-            return decode(await store.get_or_compute(scope, digest, ttl, compute))
+            raw = await store.get_or_compute(scope, digest, ttl, compute)
+            try:
+                return decoder.decode(raw)
+            except (msgspec.ValidationError, msgspec.DecodeError):
+                logger.warning("cache entry does not decode; calling through", extra={"function": name})
+                return await fn(*args, **kwargs)
 
         return wrapper
 

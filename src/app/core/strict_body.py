@@ -1,0 +1,71 @@
+"""Check JSON bodies strictly: ``"price": "5"`` is a 422, not a silent 5.
+
+Litestar converts a decoded body into the route's Struct with msgspec's lenient mode
+(``strict=False``, hard-coded in Litestar 2.x), which turns numeric strings into numbers and
+``"true"`` into True. An API that documents `price` as an integer must refuse a string.
+This ``before_request`` hook runs after the guards (so a caller is authenticated before their
+body is read) and before Litestar parses the body: it decodes the body strictly into the
+route's body type and answers 422 with the field's JSON path when strict decoding refuses
+what lenient decoding would accept. Undecodable JSON is left to Litestar (400 MALFORMED_JSON).
+The body is read once: Litestar keeps it on the request for its own parsing.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from litestar import Request
+from litestar.handlers.base import BaseRouteHandler
+
+from app.core.content_type import ACCEPTS_ANY_MEDIA_TYPE
+from app.core.exceptions import ValidationError
+from app.core.responses import FieldError
+
+__all__ = ["strict_json_body"]
+
+_AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
+_decoders: dict[int, msgspec.json.Decoder[Any] | None] = {}
+
+
+def _decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | None:
+    """A strict decoder for the handler's body type, built once per route."""
+    key = id(handler)
+    if key not in _decoders:
+        field = handler.parsed_data_field
+        _decoders[key] = None if field is None else msgspec.json.Decoder(field.annotation, strict=True)
+    return _decoders[key]
+
+
+def _is_json(body: bytes) -> bool:
+    try:
+        msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False
+    return True
+
+
+async def strict_json_body(request: Request[Any, Any, Any]) -> None:
+    """App-wide ``before_request`` hook; see the module docstring."""
+    handler = request.route_handler
+    if handler.opt.get(ACCEPTS_ANY_MEDIA_TYPE):
+        return
+    decoder = _decoder(handler)
+    if decoder is None:
+        return
+    body = await request.body()
+    if not body:
+        return
+    try:
+        decoder.decode(body)
+    except msgspec.ValidationError as exc:
+        if not _is_json(body):
+            return  # the typed decoder can fail on a field before it sees the syntax error
+        text = str(exc)
+        match = _AT_PATH.search(text)
+        path = "$" + match.group("path") if match else "$"
+        message = text[: match.start()] if match else text
+        raise ValidationError(details=[FieldError(path=path, message=message)]) from None
+    except msgspec.DecodeError:
+        return  # not JSON: Litestar's own decoding answers 400 MALFORMED_JSON
