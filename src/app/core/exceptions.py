@@ -161,6 +161,10 @@ _STATUS_CODES: Mapping[int, ErrorCode] = {
 _JSON_PATH_RE = re.compile(r" - at `\$(?:\.data)?(?P<path>[^`]*)`$")
 # What Litestar's signature model says when a route expecting a body received none.
 _MISSING_BODY = "missing required field `data`"
+# What Litestar says when a required query, header, cookie or path parameter is absent.
+_MISSING_PARAMETER = re.compile(
+    r"^Missing required (?P<kind>query|header|cookie|path) parameter '(?P<name>[^']+)'"
+)
 
 
 def _is_decode_failure(exc: BaseException) -> bool:
@@ -221,11 +225,15 @@ def _field_errors(exc: ValidationException) -> list[FieldError]:
 def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response[Problem]:
     if _MISSING_BODY in str(exc.__cause__):
         return _malformed_json(_, exc)
+    details = _field_errors(exc)
+    message = "The request contains invalid values."
+    missing = _MISSING_PARAMETER.match(exc.detail)
+    if not details and missing is not None:  # Litestar names it only in its message
+        kind, name = missing.group("kind"), missing.group("name")
+        message = f"The {kind} parameter {name!r} is required."
+        details = [FieldError(path=name, message="required", location=kind)]
     return create_error_response(
-        error_code=ErrorCode.VALIDATION_ERROR,
-        message="The request contains invalid values.",
-        details=_field_errors(exc),
-        status_code=422,
+        error_code=ErrorCode.VALIDATION_ERROR, message=message, details=details, status_code=422
     )
 
 

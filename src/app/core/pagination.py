@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
 
 import msgspec
@@ -20,11 +21,15 @@ from app.core.responses import ErrorCode, FieldError
 
 __all__ = [
     "DEFAULT_LIMIT",
+    "TIME_MAX",
+    "TIME_MIN",
     "CursorQuery",
     "Limit",
     "LimitQuery",
+    "cursor_time",
     "decode_cursor",
     "encode_cursor",
+    "invalid_cursor",
     "page_meta",
     "paginate",
 ]
@@ -54,11 +59,35 @@ def decode_cursor(cursor: str | None, key_type: type[K]) -> K | None:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         return msgspec.json.decode(raw, type=key_type)
     except (binascii.Error, ValueError, msgspec.DecodeError):
-        raise ValidationError(
-            "The cursor is not valid; use meta.next_cursor from the previous page.",
-            error_code=ErrorCode.INVALID_CURSOR,
-            details=[FieldError(path="cursor", message="invalid cursor", location="query")],
-        ) from None
+        raise invalid_cursor() from None
+
+
+def invalid_cursor(
+    message: str = "The cursor is not valid; use meta.next_cursor from the previous page.",
+) -> ValidationError:
+    return ValidationError(
+        message,
+        error_code=ErrorCode.INVALID_CURSOR,
+        details=[FieldError(path="cursor", message="invalid cursor", location="query")],
+    )
+
+
+# The range of times a row can have (PostgreSQL takes more; Python's datetime does not).
+TIME_MIN = datetime(1, 1, 1, tzinfo=UTC)
+TIME_MAX = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+
+
+def cursor_time(moment: datetime | None) -> datetime | None:
+    """`moment` in UTC (no offset means UTC), or None if it is outside TIME_MIN..TIME_MAX."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        moment = moment.astimezone(UTC)
+    except OverflowError:
+        return None
+    return moment if TIME_MIN <= moment <= TIME_MAX else None
 
 
 def paginate(

@@ -8,7 +8,7 @@ costs; other filters are checked on the rows the ordered scan reads.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -19,8 +19,8 @@ from app.core.db import Connection, Database
 from app.core.etag import IfMatch
 from app.core.exceptions import NotFoundError, PermissionDeniedError, PreconditionFailedError, ValidationError
 from app.core.ids import new_id
-from app.core.pagination import decode_cursor, encode_cursor
-from app.core.responses import ErrorCode, FieldError
+from app.core.pagination import TIME_MAX, TIME_MIN, cursor_time, decode_cursor, encode_cursor, invalid_cursor
+from app.core.responses import FieldError
 from app.items import queries
 from app.items.queries import ItemBounds
 from app.items.structs import ItemBatchIn, ItemCursor, ItemIn, ItemOut, ItemPatchIn, ItemSort, ItemStatus
@@ -34,8 +34,8 @@ __all__ = ["ITEM_CACHE_SECONDS", "ItemFilters", "ItemsService"]
 ITEM_CACHE_SECONDS = 60.0
 
 _NIL = UUID(int=0)
-_TIME_LO = datetime(1, 1, 1, tzinfo=UTC)
-_TIME_HI = datetime(9999, 12, 31, 23, 59, 59, tzinfo=UTC)
+_TIME_LO = TIME_MIN
+_TIME_HI = TIME_MAX
 _NAME_HI = "\U0010ffff"  # above every item name (names may not contain it)
 _NO_PRICE = -1  # the sort key of an item without a price
 _PRICE_HI = 10**15 + 1  # above every price
@@ -56,21 +56,9 @@ class ItemFilters(msgspec.Struct, frozen=True, kw_only=True):
     search: str | None = None
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    """In UTC (times without an offset are taken as UTC); None if outside years 1..9999 in UTC."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    try:
-        return moment.astimezone(UTC)
-    except OverflowError:
-        return None
-
-
 def _query_time(moment: datetime | None, parameter: str) -> datetime | None:
-    utc = _utc(moment)
-    if moment is not None and (utc is None or not _TIME_LO <= utc <= _TIME_HI):
+    utc = cursor_time(moment)
+    if moment is not None and utc is None:
         raise _query_error(parameter, f"{parameter} must be between years 1 and 9999 (UTC)")
     return utc
 
@@ -127,8 +115,7 @@ def _cursor_key(sort: ItemSort, cursor: ItemCursor) -> Any:
     """The cursor's key for `sort`, or None if it has none or one no row can have."""
     field = sort.lstrip("-")
     if field == "created_at":
-        moment = _utc(cursor.t)
-        return moment if moment is not None and _TIME_LO <= moment <= _TIME_HI else None
+        return cursor_time(cursor.t)
     if field == "name":
         name = cursor.n
         return name if name is not None and len(name) <= 200 and "\x00" not in name else None
@@ -146,10 +133,8 @@ def _cursor_of(sort: ItemSort, item: ItemOut) -> ItemCursor:
 
 
 def _invalid_cursor() -> ValidationError:
-    return ValidationError(
-        "The cursor belongs to another sort order; use meta.next_cursor of a list in this order.",
-        error_code=ErrorCode.INVALID_CURSOR,
-        details=[FieldError(path="cursor", message="invalid cursor", location="query")],
+    return invalid_cursor(
+        "The cursor belongs to another sort order; use meta.next_cursor of a list in this order."
     )
 
 

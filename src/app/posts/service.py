@@ -2,7 +2,8 @@
 
 Rules on top of the role permissions (docs/PERMISSIONS.md):
 - posts and comments are written by people, so API keys may read them but not write them;
-- a draft is visible to its author and to those who may edit any post (admins, owners);
+- a draft is visible to its author and to admins and owners (an admin API key reads drafts
+  too, for previews, though keys never write posts);
 - a post is edited or deleted by its author or an admin; a comment is edited by its author
   only, and deleted by its author or an admin.
 """
@@ -19,7 +20,7 @@ from app.accounts.structs import PublicUserOut
 from app.core.db import Connection, Database
 from app.core.exceptions import NotFoundError, PermissionDeniedError
 from app.core.ids import new_id
-from app.core.pagination import decode_cursor, paginate
+from app.core.pagination import cursor_time, decode_cursor, invalid_cursor, paginate
 from app.orgs.actor import OrgActor
 from app.orgs.permissions import Permission
 from app.posts import queries
@@ -68,7 +69,12 @@ def _can_see(actor: OrgActor, post: PostOut) -> bool:
 
 def _start(cursor: str | None, default: tuple[datetime, UUID]) -> tuple[datetime, UUID]:
     after = decode_cursor(cursor, TimeCursor)
-    return default if after is None else (after.t, after.i)
+    if after is None:
+        return default
+    moment = cursor_time(after.t)
+    if moment is None:
+        raise invalid_cursor()
+    return moment, after.i
 
 
 def _cursor(row: PostOut | CommentOut) -> TimeCursor:
