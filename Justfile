@@ -53,9 +53,10 @@ migration-status:
 new-migration NAME:
     uv run python -m app.migrate new {{NAME}}
 
-# Fill DATABASE_URL with demo accounts (`just seed 500`).
-seed users="50":
-    uv run python -m app.seed --users {{users}}
+# Fill DATABASE_URL with a realistic data set (default 100 orgs x 2,000 items; see `just seed --help`),
+# e.g. `just seed --orgs 10 --items-per-org 500 --json seed.json`; `just seed 500`: 500 accounts only.
+seed *args:
+    uv run python -m app.seed {{args}}
 
 # The background worker arrives with the events issue.
 worker:

@@ -28,7 +28,7 @@ async def test_values_of_the_wrong_json_type_are_422_with_their_path(
 
     problem = expect_problem(response, 422, "VALIDATION_ERROR")
     assert [error["path"] for error in problem["errors"]] == [path]
-    assert await db.fetchval(f"SELECT count(*) FROM {route} WHERE org_id = $1", org_id) == 0  # noqa: S608
+    assert await db.fetchval(f"SELECT count(*) FROM {route} WHERE org_id = $1", org_id) == 0
 
 
 async def test_the_caller_is_authenticated_before_the_body_is_judged(client: Client, db: Any) -> None:
@@ -44,7 +44,9 @@ async def test_well_typed_bodies_pass_unchanged(client: Client, db: Any) -> None
 
     item = expect_data(
         await client.post(
-            f"/orgs/{org_id}/items", json={"name": "Bolt", "price": 5, "currency": "USD"}, headers=owner.headers
+            f"/orgs/{org_id}/items",
+            json={"name": "Bolt", "price": 5, "currency": "USD"},
+            headers=owner.headers,
         ),
         201,
     )

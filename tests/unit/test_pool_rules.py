@@ -29,7 +29,13 @@ SESSION_STATE = [
     ("session advisory lock", re.compile(r"\bpg_(?:try_)?advisory_lock(?:_shared)?\s*\(", re.I)),
     ("set_config(..., false)", re.compile(r"\bset_config\s*\([^;]*,\s*false\s*\)", re.I)),
     ("SET SESSION AUTHORIZATION/ROLE", re.compile(r"^SET\s+(?:SESSION\s+)?(?:ROLE|SESSION\s+AUTH)", re.I)),
-    ("temporary table", re.compile(r"\bCREATE\s+(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\s+TABLE\b", re.I)),
+    # ... unless it is dropped at commit, which leaves nothing on the connection.
+    (
+        "temporary table",
+        re.compile(
+            r"\bCREATE\s+(?:GLOBAL\s+|LOCAL\s+)?TEMP(?:ORARY)?\s+TABLE\b(?![^;]*\bON\s+COMMIT\s+DROP\b)", re.I
+        ),
+    ),
     ("PREPARE", re.compile(r"^PREPARE\s+\w+\s*(?:\(|AS\b)", re.I)),
     ("DECLARE ... WITH HOLD", re.compile(r"\bWITH\s+HOLD\b", re.I)),
 ]
@@ -73,6 +79,8 @@ def violations(sql: str, *, allow_listen: bool = False) -> list[str]:
         ("SELECT set_config('app.org_id', :org_id, false)", True),
         ("SET ROLE admin", True),
         ("CREATE TEMP TABLE t (id int)", True),
+        ("CREATE TEMPORARY TABLE t (id int) ON COMMIT DROP", False),
+        ("CREATE TEMP TABLE t (id int); SELECT 1 ON COMMIT DROP", True),
         ("SET LOCAL statement_timeout = 0", False),
         ("set local plan_cache_mode to force_generic_plan", False),
         ("UPDATE users\nSET used_at = now() WHERE id = :id", False),
