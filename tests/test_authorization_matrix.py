@@ -38,6 +38,7 @@ SIGNED_IN = {
     ("POST", "/orgs"),
     ("GET", "/orgs"),
     ("POST", "/invitations/accept"),
+    ("GET", "/users/me/activity"),
 }
 # Routes under /orgs/{org_id}: a user token or an API key, then the caller's role in that org
 # (tests/orgs/test_role_matrix.py checks every role against every one of them).
@@ -57,6 +58,21 @@ ORG_SCOPED = {
     ("GET", "/orgs/{org_id:uuid}/api-keys"),
     ("DELETE", "/orgs/{org_id:uuid}/api-keys/{key_id:uuid}"),
     ("GET", "/orgs/{org_id:uuid}/audit"),
+    ("POST", "/orgs/{org_id:uuid}/items"),
+    ("POST", "/orgs/{org_id:uuid}/items:batch"),
+    ("GET", "/orgs/{org_id:uuid}/items"),
+    ("GET", "/orgs/{org_id:uuid}/items/{item_id:uuid}"),
+    ("PATCH", "/orgs/{org_id:uuid}/items/{item_id:uuid}"),
+    ("DELETE", "/orgs/{org_id:uuid}/items/{item_id:uuid}"),
+    ("POST", "/orgs/{org_id:uuid}/posts"),
+    ("GET", "/orgs/{org_id:uuid}/posts"),
+    ("GET", "/orgs/{org_id:uuid}/posts/{post_id:uuid}"),
+    ("PATCH", "/orgs/{org_id:uuid}/posts/{post_id:uuid}"),
+    ("DELETE", "/orgs/{org_id:uuid}/posts/{post_id:uuid}"),
+    ("POST", "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments"),
+    ("GET", "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments"),
+    ("PATCH", "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments/{comment_id:uuid}"),
+    ("DELETE", "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments/{comment_id:uuid}"),
 }
 
 
@@ -72,7 +88,7 @@ def app_routes(app: Litestar) -> set[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    for name in ("session_id", "user_id", "org_id", "invitation_id", "key_id"):
+    for name in ("session_id", "user_id", "org_id", "invitation_id", "key_id", "item_id", "post_id", "comment_id"):
         path = path.replace(f"{{{name}:uuid}}", str(uuid.uuid4()))
     return path
 

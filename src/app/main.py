@@ -16,6 +16,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin, SwaggerRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from sentry_sdk.transport import Transport
 
+from app.accounts.auth import authenticate_request
 from app.accounts.controller import AuthController, UsersController
 from app.accounts.service import AccountsService
 from app.core.cache import Cache
@@ -147,7 +148,7 @@ def create_app(
         ],
         lifespan=[lifespan],
         guards=[require_json_body],
-        before_request=strict_json_body,
+        before_request=strict_json_body(authenticate=authenticate_request, dependency="principal"),
         exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]
         openapi_config=_openapi(),
         request_max_body_size=settings.max_request_body_bytes,

@@ -14,7 +14,7 @@ from app.core.exceptions import AuthenticationError
 from app.core.monitoring import ErrorMonitoring
 from app.core.responses import ErrorCode
 
-__all__ = ["bearer_token", "principal_dependency", "provide_accounts"]
+__all__ = ["authenticate_request", "bearer_token", "principal_dependency", "provide_accounts"]
 
 # API keys (app.orgs.api_keys) start with this; accounts routes refuse them with a clear message.
 API_KEY_MARK = "sk_"
@@ -36,9 +36,23 @@ def provide_accounts(request: Request[Any, Any, Any]) -> AccountsService:
     return request.app.state["accounts"]
 
 
+_PRINCIPAL_STATE = "principal"
+
+
 async def provide_principal(
     request: Request[Any, Any, Any], accounts: NamedDependency[AccountsService]
 ) -> Principal:
+    return await authenticate_request(request, accounts)
+
+
+async def authenticate_request(
+    request: Request[Any, Any, Any], accounts: AccountsService | None = None
+) -> Principal:
+    """The signed-in user of this request (authenticated once; later calls reuse the answer)."""
+    known: Principal | None = request.state.get(_PRINCIPAL_STATE)
+    if known is not None:
+        return known
+    accounts = accounts or provide_accounts(request)
     token = bearer_token(request)
     if token is None:
         raise AuthenticationError("Send an access token: Authorization: Bearer <token>.")
@@ -54,6 +68,7 @@ async def provide_principal(
         context.user_id = str(principal.user_id)
     if ErrorMonitoring.enabled:
         ErrorMonitoring.set_user(str(principal.user_id))
+    request.state[_PRINCIPAL_STATE] = principal
     return principal
 
 

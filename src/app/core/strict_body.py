@@ -3,8 +3,9 @@
 Litestar converts a decoded body into the route's Struct with msgspec's lenient mode
 (``strict=False``, hard-coded in Litestar 2.x), which turns numeric strings into numbers and
 ``"true"`` into True. An API that documents `price` as an integer must refuse a string.
-This ``before_request`` hook runs after the guards (so a caller is authenticated before their
-body is read) and before Litestar parses the body: it decodes the body strictly into the
+This ``before_request`` hook runs after the guards, and first authenticates the caller of routes
+that take a signed-in user as a dependency (so every caller is authenticated before their body
+is read: 401 comes before 422), then, before Litestar parses the body, it decodes the body strictly into the
 route's body type and answers 422 with the field's JSON path when strict decoding refuses
 what lenient decoding would accept. Undecodable JSON is left to Litestar (400 MALFORMED_JSON).
 The body is read once: Litestar keeps it on the request for its own parsing.
@@ -13,6 +14,7 @@ The body is read once: Litestar keeps it on the request for its own parsing.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -46,14 +48,30 @@ def _is_json(body: bytes) -> bool:
     return True
 
 
-async def strict_json_body(request: Request[Any, Any, Any]) -> None:
-    """App-wide ``before_request`` hook; see the module docstring."""
-    handler = request.route_handler
-    if handler.opt.get(ACCEPTS_ANY_MEDIA_TYPE):
-        return
-    decoder = _decoder(handler)
-    if decoder is None:
-        return
+Authenticate = Callable[[Request[Any, Any, Any]], Awaitable[object]]
+
+
+def strict_json_body(
+    *, authenticate: Authenticate, dependency: str
+) -> Callable[[Request[Any, Any, Any]], Awaitable[None]]:
+    """The app-wide ``before_request`` hook. `authenticate` runs first for routes that have the
+    dependency named `dependency` (it must remember its answer for the dependency to reuse)."""
+
+    async def hook(request: Request[Any, Any, Any]) -> None:
+        handler = request.route_handler
+        if handler.opt.get(ACCEPTS_ANY_MEDIA_TYPE):
+            return
+        decoder = _decoder(handler)
+        if decoder is None:
+            return
+        if dependency in handler.resolve_dependencies():
+            await authenticate(request)
+        await _check(request, decoder)
+
+    return hook
+
+
+async def _check(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[Any]) -> None:
     body = await request.body()
     if not body:
         return

@@ -11,8 +11,9 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 
 from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts
 from app.accounts.service import Principal
+from app.core.exceptions import ValidationError
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
-from app.core.responses import Envelope, create_success_response, problem_responses
+from app.core.responses import Envelope, FieldError, create_success_response, problem_responses
 from app.orgs.actor import OrgActor
 from app.orgs.auth import ORG_SECURITY, provide_org_actor, requires
 from app.orgs.permissions import Permission
@@ -30,7 +31,11 @@ AuthorQuery = Annotated[
 PublishedQuery = Annotated[
     bool | None, QueryParameter(name="published", description="true: published only; false: drafts only.")
 ]
-OrgQuery = Annotated[UUID, QueryParameter(name="org_id", description="The organization of the activity.")]
+# Optional in the signature so that the caller is authenticated (401) before a missing org_id
+# is reported (422): query parameters are checked before dependencies run.
+OrgQuery = Annotated[
+    UUID | None, QueryParameter(name="org_id", description="Required: the organization of the activity.")
+]
 RecentQuery = Annotated[
     int, QueryParameter(name="limit", ge=1, le=50, description="How many recent posts and comments, 1..50.")
 ]
@@ -205,7 +210,12 @@ class ActivityController(Controller):
         self,
         posts: NamedDependency[PostsService],
         principal: NamedDependency[Principal],
-        org_id: OrgQuery,
+        org_id: OrgQuery = None,
         limit: RecentQuery = 10,
     ) -> Response[Envelope[ActivityOut]]:
+        if org_id is None:
+            raise ValidationError(
+                "The query parameter 'org_id' is required.",
+                details=[FieldError(path="org_id", message="required", location="query")],
+            )
         return create_success_response(await posts.activity(principal.user_id, org_id, limit=limit))
