@@ -88,7 +88,8 @@ def app_routes(app: Litestar) -> set[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    for name in ("session_id", "user_id", "org_id", "invitation_id", "key_id", "item_id", "post_id", "comment_id"):
+    names = ("session_id", "user_id", "org_id", "invitation_id", "key_id", "item_id", "post_id", "comment_id")
+    for name in names:
         path = path.replace(f"{{{name}:uuid}}", str(uuid.uuid4()))
     return path
 

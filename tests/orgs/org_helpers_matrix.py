@@ -59,13 +59,20 @@ class OrgCase:
     invitation_id: str
     spare_key_id: str
     credentials: dict[str, dict[str, str]]  # caller kind ("user:admin", "key:viewer") -> headers
+    # Per caller: an item it created, and a published post and a comment on it by that user
+    # (the owner's, for keys, which write no posts): object rules then allow what roles allow.
+    resources: dict[str, dict[str, str]]
 
-    def path(self, template: str) -> str:
+    def path(self, template: str, caller: str = "user:owner") -> str:
+        own = self.resources[caller]
         return (
             template.replace("{org_id:uuid}", self.org_id)
             .replace("{user_id:uuid}", self.target_user_id)
             .replace("{invitation_id:uuid}", self.invitation_id)
             .replace("{key_id:uuid}", self.spare_key_id)
+            .replace("{item_id:uuid}", own["item_id"])
+            .replace("{post_id:uuid}", own["post_id"])
+            .replace("{comment_id:uuid}", own["comment_id"])
         )
 
 
@@ -94,6 +101,7 @@ async def seed_org(db: asyncpg.Pool[Any], people: dict[str, User]) -> OrgCase:
     )
     credentials = {f"user:{name}": people[name].headers for name in MEMBER_NAMES}
     spare_key_id = ""
+    key_ids: dict[str, str] = {}
     for caller in (*KEY_CALLERS, "spare"):
         new_key = generate_api_key()
         key_id = str(uuid.uuid4())
@@ -107,8 +115,50 @@ async def seed_org(db: asyncpg.Pool[Any], people: dict[str, User]) -> OrgCase:
             caller.removeprefix("key:") if caller != "spare" else "viewer",
         )
         credentials[caller] = {"X-API-Key": new_key.key}
+        key_ids[caller] = key_id
         spare_key_id = key_id
-    return OrgCase(org_id, people["target"].id, invitation_id, spare_key_id, credentials)
+    resources = await _seed_resources(db, org_id, people, key_ids)
+    return OrgCase(org_id, people["target"].id, invitation_id, spare_key_id, credentials, resources)
+
+
+async def _seed_resources(
+    db: asyncpg.Pool[Any], org_id: str, people: dict[str, User], key_ids: dict[str, str]
+) -> dict[str, dict[str, str]]:
+    """An item, a published post and a comment per caller; see OrgCase.resources."""
+    posts: dict[str, tuple[str, str]] = {}
+    for name in MEMBER_NAMES:
+        post_id, comment_id = str(uuid.uuid4()), str(uuid.uuid4())
+        await db.execute(
+            "INSERT INTO posts (org_id, id, author_id, title, body, published, published_at)"
+            " VALUES ($1, $2, $3, 'Matrix post', '', true, now())",
+            org_id,
+            post_id,
+            people[name].id,
+        )
+        await db.execute(
+            "INSERT INTO comments (org_id, id, post_id, author_id, body) VALUES ($1, $2, $3, $4, 'Hi')",
+            org_id,
+            comment_id,
+            post_id,
+            people[name].id,
+        )
+        posts[f"user:{name}"] = (post_id, comment_id)
+    resources: dict[str, dict[str, str]] = {}
+    for caller in CALLERS:
+        kind, name = caller.split(":")
+        creator = people[name].id if kind == "user" else key_ids[caller]
+        item_id = str(uuid.uuid4())
+        await db.execute(
+            "INSERT INTO items (org_id, id, name, created_by_type, created_by)"
+            " VALUES ($1, $2, 'Matrix', $3, $4)",
+            org_id,
+            item_id,
+            "user" if kind == "user" else "api_key",
+            creator,
+        )
+        post_id, comment_id = posts[caller if kind == "user" else "user:owner"]
+        resources[caller] = {"item_id": item_id, "post_id": post_id, "comment_id": comment_id}
+    return resources
 
 
 def org_scoped_routes(app: Litestar) -> set[tuple[str, str]]:

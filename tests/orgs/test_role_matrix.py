@@ -98,6 +98,84 @@ ROUTES = [
     Route("GET", "/orgs/{org_id:uuid}/api-keys", Permission.API_KEYS_MANAGE, True, _none, read_only=True),
     Route("DELETE", "/orgs/{org_id:uuid}/api-keys/{key_id:uuid}", Permission.API_KEYS_MANAGE, True, _none),
     Route("GET", "/orgs/{org_id:uuid}/audit", Permission.AUDIT_READ, False, _none, read_only=True),
+    Route("POST", "/orgs/{org_id:uuid}/items", Permission.RESOURCES_CREATE, False, lambda _: {"name": "New"}),
+    Route(
+        "POST",
+        "/orgs/{org_id:uuid}/items:batch",
+        Permission.RESOURCES_CREATE,
+        False,
+        lambda _: {"items": [{"name": "One"}, {"name": "Two", "price": 5, "currency": "EUR"}]},
+    ),
+    Route("GET", "/orgs/{org_id:uuid}/items", Permission.RESOURCES_READ, False, _none, read_only=True),
+    Route(
+        "GET",
+        "/orgs/{org_id:uuid}/items/{item_id:uuid}",
+        Permission.RESOURCES_READ,
+        False,
+        _none,
+        read_only=True,
+    ),
+    Route(
+        "PATCH",
+        "/orgs/{org_id:uuid}/items/{item_id:uuid}",
+        Permission.RESOURCES_EDIT_OWN,
+        False,
+        lambda _: {"name": "Renamed"},
+    ),
+    Route("DELETE", "/orgs/{org_id:uuid}/items/{item_id:uuid}", Permission.RESOURCES_EDIT_OWN, False, _none),
+    Route(
+        "POST",
+        "/orgs/{org_id:uuid}/posts",
+        Permission.RESOURCES_CREATE,
+        True,
+        lambda _: {"title": "Hello", "published": True},
+    ),
+    Route("GET", "/orgs/{org_id:uuid}/posts", Permission.RESOURCES_READ, False, _none, read_only=True),
+    Route(
+        "GET",
+        "/orgs/{org_id:uuid}/posts/{post_id:uuid}",
+        Permission.RESOURCES_READ,
+        False,
+        _none,
+        read_only=True,
+    ),
+    Route(
+        "PATCH",
+        "/orgs/{org_id:uuid}/posts/{post_id:uuid}",
+        Permission.RESOURCES_EDIT_OWN,
+        True,
+        lambda _: {"title": "Edited"},
+    ),
+    Route("DELETE", "/orgs/{org_id:uuid}/posts/{post_id:uuid}", Permission.RESOURCES_EDIT_OWN, True, _none),
+    Route(
+        "POST",
+        "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments",
+        Permission.RESOURCES_CREATE,
+        True,
+        lambda _: {"body": "Agreed"},
+    ),
+    Route(
+        "GET",
+        "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments",
+        Permission.RESOURCES_READ,
+        False,
+        _none,
+        read_only=True,
+    ),
+    Route(
+        "PATCH",
+        "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments/{comment_id:uuid}",
+        Permission.RESOURCES_EDIT_OWN,
+        True,
+        lambda _: {"body": "Edited"},
+    ),
+    Route(
+        "DELETE",
+        "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments/{comment_id:uuid}",
+        Permission.RESOURCES_EDIT_OWN,
+        True,
+        _none,
+    ),
 ]
 ROUTE_IDS = [route.id for route in ROUTES]
 
@@ -161,7 +239,7 @@ async def test_role_matrix(
     case = shared_org if route.read_only else await seed_org(db, people)
 
     response = await client.request(
-        route.method, case.path(route.path), headers=case.credentials[caller], json=route.body(case)
+        route.method, case.path(route.path, caller), headers=case.credentials[caller], json=route.body(case)
     )
 
     where = f"{caller} {route.method} {route.path}"
@@ -222,7 +300,10 @@ async def test_another_orgs_routes_answer_404(
     mine, theirs = two_orgs
 
     response = await client.request(
-        route.method, theirs.path(route.path), headers=mine.credentials[caller], json=route.body(theirs)
+        route.method,
+        theirs.path(route.path, caller),
+        headers=mine.credentials[caller],
+        json=route.body(theirs),
     )
 
     expect_problem(response, 404, "NOT_FOUND")
@@ -248,7 +329,7 @@ async def test_a_deleted_orgs_routes_answer_404(
 ) -> None:
     response = await client.request(
         route.method,
-        deleted_org.path(route.path),
+        deleted_org.path(route.path, caller),
         headers=deleted_org.credentials[caller],
         json=route.body(deleted_org),
     )
