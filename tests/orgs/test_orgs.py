@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
+from litestar import Litestar
 
 from tests.factories import (
     Client,
@@ -586,3 +587,21 @@ async def test_transfer_in_a_deleted_org_is_404(client: Client, db: Pool) -> Non
     expect_no_content(await client.delete(f"/orgs/{org_id}", headers=owner.headers))
 
     expect_problem(await transfer(client, owner, org_id, member.id), 404, "NOT_FOUND")
+
+
+async def test_a_rename_is_visible_on_the_next_read_through_the_cache(client: Client, app: Litestar) -> None:
+    owner = await signed_in_user(client)
+    org = await create_org(client, owner, name="Cached")
+    url = f"/orgs/{org['id']}"
+    cache = app.state["cache"]
+
+    assert expect_data(await client.get(url, headers=owner.headers))["name"] == "Cached"
+    hits = cache.stats.hits
+    assert expect_data(await client.get(url, headers=owner.headers))["name"] == "Cached"
+    assert cache.stats.hits == hits + 1  # the second read came from the cache
+
+    expect_data(await client.patch(url, json={"name": "Renamed"}, headers=owner.headers))
+    assert expect_data(await client.get(url, headers=owner.headers))["name"] == "Renamed"
+
+    expect_no_content(await client.delete(url, headers=owner.headers))
+    expect_problem(await client.get(url, headers=owner.headers), 404, "NOT_FOUND")
