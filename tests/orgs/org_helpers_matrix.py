@@ -1,8 +1,9 @@
-"""Helpers for tests/orgs/test_role_matrix.py and tests/orgs/test_audit.py.
+"""Helpers for tests/orgs/test_role_matrix.py.
 
 Orgs for the matrix are written straight into the database (fast: no argon2, no HTTP), with one
 member per role, a second owner (so an owner may leave), a target member, an open invitation,
-one API key per key role and a spare key to revoke.
+one API key per key role and a spare key to revoke, and for every person and key an item it
+created, a published post and a comment (OrgCase.resources).
 """
 
 from __future__ import annotations
@@ -59,12 +60,15 @@ class OrgCase:
     invitation_id: str
     spare_key_id: str
     credentials: dict[str, dict[str, str]]  # caller kind ("user:admin", "key:viewer") -> headers
-    # Per caller: an item it created, and a published post and a comment on it by that user
-    # (the owner's, for keys, which write no posts): object rules then allow what roles allow.
+    # Per caller ("user:<name>" for everyone in MEMBER_NAMES, and the key callers): an item it
+    # created, and a published post and a comment on it by that user (the owner's, for keys, which
+    # write no posts). Acting on its own resources, a caller meets object rules that allow what
+    # its role allows; "user:target"'s are someone else's for every caller.
     resources: dict[str, dict[str, str]]
 
-    def path(self, template: str, caller: str = "user:owner") -> str:
-        own = self.resources[caller]
+    def path(self, template: str, caller: str = "user:owner", owner: str | None = None) -> str:
+        """`template` filled in; sub-resources are `owner`'s (default: the caller's own)."""
+        own = self.resources[owner or caller]
         return (
             template.replace("{org_id:uuid}", self.org_id)
             .replace("{user_id:uuid}", self.target_user_id)
@@ -124,40 +128,36 @@ async def seed_org(db: asyncpg.Pool[Any], people: dict[str, User]) -> OrgCase:
 async def _seed_resources(
     db: asyncpg.Pool[Any], org_id: str, people: dict[str, User], key_ids: dict[str, str]
 ) -> dict[str, dict[str, str]]:
-    """An item, a published post and a comment per caller; see OrgCase.resources."""
-    posts: dict[str, tuple[str, str]] = {}
-    for name in MEMBER_NAMES:
-        post_id, comment_id = str(uuid.uuid4()), str(uuid.uuid4())
-        await db.execute(
-            "INSERT INTO posts (org_id, id, author_id, title, body, published, published_at)"
-            " VALUES ($1, $2, $3, 'Matrix post', '', true, now())",
-            org_id,
-            post_id,
-            people[name].id,
-        )
-        await db.execute(
-            "INSERT INTO comments (org_id, id, post_id, author_id, body) VALUES ($1, $2, $3, $4, 'Hi')",
-            org_id,
-            comment_id,
-            post_id,
-            people[name].id,
-        )
-        posts[f"user:{name}"] = (post_id, comment_id)
-    resources: dict[str, dict[str, str]] = {}
-    for caller in CALLERS:
-        kind, name = caller.split(":")
-        creator = people[name].id if kind == "user" else key_ids[caller]
-        item_id = str(uuid.uuid4())
-        await db.execute(
-            "INSERT INTO items (org_id, id, name, created_by_type, created_by)"
-            " VALUES ($1, $2, 'Matrix', $3, $4)",
-            org_id,
-            item_id,
-            "user" if kind == "user" else "api_key",
-            creator,
-        )
-        post_id, comment_id = posts[caller if kind == "user" else "user:owner"]
-        resources[caller] = {"item_id": item_id, "post_id": post_id, "comment_id": comment_id}
+    """An item per person and per key, and a published post with a comment per person; keys,
+    which write no posts, get the owner's. See OrgCase.resources. Three round trips in all."""
+    authors = {f"user:{name}": people[name].id for name in MEMBER_NAMES}
+    creators = {caller: ("user", user_id) for caller, user_id in authors.items()}
+    creators |= {caller: ("api_key", key_ids[caller]) for caller in KEY_CALLERS}
+    resources = {
+        caller: {"post_id": str(uuid.uuid4()), "comment_id": str(uuid.uuid4())} for caller in authors
+    }
+    resources |= {caller: dict(resources["user:owner"]) for caller in KEY_CALLERS}
+    for own in resources.values():
+        own["item_id"] = str(uuid.uuid4())
+    await db.executemany(
+        "INSERT INTO posts (org_id, id, author_id, title, body, published, published_at)"
+        " VALUES ($1, $2, $3, 'Matrix post', '', true, now())",
+        [(org_id, resources[caller]["post_id"], author) for caller, author in authors.items()],
+    )
+    await db.executemany(
+        "INSERT INTO comments (org_id, id, post_id, author_id, body) VALUES ($1, $2, $3, $4, 'Hi')",
+        [
+            (org_id, resources[caller]["comment_id"], resources[caller]["post_id"], author)
+            for caller, author in authors.items()
+        ],
+    )
+    await db.executemany(
+        "INSERT INTO items (org_id, id, name, created_by_type, created_by) VALUES ($1, $2, 'Matrix', $3, $4)",
+        [
+            (org_id, resources[caller]["item_id"], kind, creator)
+            for caller, (kind, creator) in creators.items()
+        ],
+    )
     return resources
 
 

@@ -20,7 +20,15 @@ import pytest
 from litestar import Litestar
 
 from app.orgs.permissions import Permission, Role, role_allows
-from tests.factories import Client, User, expect_problem, signed_in_user, unique
+from tests.factories import (
+    Client,
+    User,
+    expect_data,
+    expect_no_content,
+    expect_problem,
+    signed_in_user,
+    unique,
+)
 from tests.orgs.org_helpers_matrix import (
     CALLERS,
     MEMBER_NAMES,
@@ -275,6 +283,124 @@ async def test_a_denied_destructive_call_changes_nothing(
         MEMBER_NAMES
     )
     assert await db.fetchval("SELECT deleted_at IS NULL FROM orgs WHERE id = $1", case.org_id)
+
+
+# ---- object rules -------------------------------------------------------------------------------
+# The matrix has every caller act on its own resources; here callers act on someone else's, where
+# the services' object rules (docs/PERMISSIONS.md, Object-level rules) decide, not the role alone.
+
+ITEM = "/orgs/{org_id:uuid}/items/{item_id:uuid}"
+POST = "/orgs/{org_id:uuid}/posts/{post_id:uuid}"
+COMMENT = "/orgs/{org_id:uuid}/posts/{post_id:uuid}/comments/{comment_id:uuid}"
+ROUTE_BY_KEY = {(route.method, route.path): route for route in ROUTES}
+
+
+class ObjectRule(NamedTuple):
+    caller: str
+    method: str
+    path: str
+    owner: str  # whose item, post or comment (and its post) the caller acts on
+    status: int
+
+    @property
+    def id(self) -> str:
+        kind = {ITEM: "item", POST: "post", COMMENT: "comment"}[self.path]
+        return f"{self.caller} {self.method} {self.owner}'s {kind} -> {self.status}"
+
+
+OBJECT_RULES = [
+    # Items: members (users or keys) change only what they created; edit_any changes anything.
+    ObjectRule("user:member", "PATCH", ITEM, "user:target", 403),
+    ObjectRule("user:member", "DELETE", ITEM, "user:target", 403),
+    ObjectRule("user:member", "PATCH", ITEM, "key:member", 403),
+    ObjectRule("key:member", "PATCH", ITEM, "user:member", 403),
+    ObjectRule("user:admin", "PATCH", ITEM, "user:target", 200),
+    ObjectRule("user:owner", "DELETE", ITEM, "user:target", 204),
+    ObjectRule("key:admin", "PATCH", ITEM, "user:member", 200),
+    # Posts: the author or an admin.
+    ObjectRule("user:member", "PATCH", POST, "user:target", 403),
+    ObjectRule("user:member", "DELETE", POST, "user:target", 403),
+    ObjectRule("user:admin", "PATCH", POST, "user:target", 200),
+    ObjectRule("user:admin", "DELETE", POST, "user:target", 204),
+    # Comments: edited by the author only (not even an owner), deleted by the author or an admin.
+    ObjectRule("user:admin", "PATCH", COMMENT, "user:target", 403),
+    ObjectRule("user:owner", "PATCH", COMMENT, "user:target", 403),
+    ObjectRule("user:admin", "DELETE", COMMENT, "user:target", 204),
+    ObjectRule("user:member", "DELETE", COMMENT, "user:target", 403),
+]
+
+
+async def _snapshot(db: asyncpg.Pool[Any], case: OrgCase, rule: ObjectRule) -> Any:
+    """What a change to the rule's object would show: the item's name and whether it is deleted,
+    the post's title, the comment's body (None once deleted)."""
+    own = case.resources[rule.owner]
+    if rule.path == ITEM:
+        return tuple(
+            await db.fetchrow(
+                "SELECT name, deleted_at IS NOT NULL FROM items WHERE org_id = $1 AND id = $2",
+                case.org_id,
+                own["item_id"],
+            )
+            or ()
+        )
+    if rule.path == POST:
+        return await db.fetchval(
+            "SELECT title FROM posts WHERE org_id = $1 AND id = $2", case.org_id, own["post_id"]
+        )
+    return await db.fetchval(
+        "SELECT body FROM comments WHERE org_id = $1 AND id = $2", case.org_id, own["comment_id"]
+    )
+
+
+@pytest.mark.parametrize("rule", OBJECT_RULES, ids=[rule.id for rule in OBJECT_RULES])
+async def test_object_rules_on_someone_elses_resources(
+    client: Client, db: asyncpg.Pool[Any], people: dict[str, User], rule: ObjectRule
+) -> None:
+    case = await seed_org(db, people)
+    route = ROUTE_BY_KEY[(rule.method, rule.path)]
+    assert expected_allowed(route, rule.caller), "the role allows the route; the object decides"
+    before = await _snapshot(db, case, rule)
+
+    response = await client.request(
+        rule.method,
+        case.path(rule.path, rule.caller, owner=rule.owner),
+        headers=case.credentials[rule.caller],
+        json=route.body(case),
+    )
+
+    if rule.status == 403:
+        expect_problem(response, 403, "PERMISSION_DENIED")
+        assert await _snapshot(db, case, rule) == before
+    elif rule.status == 204:
+        expect_no_content(response)
+        assert await _snapshot(db, case, rule) != before
+    else:
+        expect_data(response, rule.status)
+        assert await _snapshot(db, case, rule) != before
+
+
+async def test_a_draft_exists_for_its_author_and_admins_only(
+    client: Client, db: asyncpg.Pool[Any], people: dict[str, User]
+) -> None:
+    case = await seed_org(db, people)
+    draft = case.resources["user:target"]["post_id"]
+    await db.execute(
+        "UPDATE posts SET published = false, published_at = NULL WHERE org_id = $1 AND id = $2",
+        case.org_id,
+        draft,
+    )
+    url = f"/orgs/{case.org_id}/posts/{draft}"
+
+    for caller in (*CALLERS, "user:target"):
+        response = await client.get(url, headers=case.credentials[caller])
+        if caller in ("user:target", "user:owner", "user:admin", "key:admin"):
+            assert expect_data(response)["id"] == draft, caller
+        else:
+            assert expect_problem(response, 404, "NOT_FOUND")["detail"] == "No such post.", caller
+    # To a member it does not exist, so changing it is 404, not 403.
+    response = await client.patch(url, json={"title": "x"}, headers=case.credentials["user:member"])
+    expect_problem(response, 404, "NOT_FOUND")
+    assert await db.fetchval("SELECT title FROM posts WHERE id = $1", draft) == "Matrix post"
 
 
 # ---- another org, a deleted org -----------------------------------------------------------------
