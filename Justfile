@@ -58,6 +58,13 @@ new-migration NAME:
 seed *args:
     uv run python -m app.seed {{args}}
 
+# Benchmarks against the baselines, side by side (docs/BENCHMARKS.md): `just bench` (full, a few
+# minutes; writes docs/BENCHMARKS.md and its chart) or `just bench quick` (under a minute).
+bench mode="full":
+    @command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk
+    @command -v h2load >/dev/null || apt-get install -y nghttp2-client >/dev/null || sudo apt-get install -y nghttp2-client
+    uv run python -m bench.run {{mode}}
+
 # The background worker arrives with the events issue.
 worker:
     @echo "not yet: the job worker arrives with the events issue (inbound/outbound webhooks, email)." >&2
