@@ -149,6 +149,7 @@ def create_app(
         lifespan=[lifespan],
         guards=[require_json_body],
         before_request=strict_json_body(authenticate=authenticate_request, dependency="principal"),
+        after_exception=[ErrorMonitoring.report_request_error],
         exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]
         openapi_config=_openapi(),
         request_max_body_size=settings.max_request_body_bytes,

@@ -87,6 +87,7 @@ def disable_sentry() -> None:
     sentry_sdk.get_client().close()
     sentry_sdk.get_global_scope().set_client(None)
     ErrorMonitoring.enabled = False
+    ErrorMonitoring.tracing = False
     assert not sentry_sdk.get_client().is_active()
 
 
@@ -432,3 +433,42 @@ def test_scrub_keeps_ordinary_strings(text: str) -> None:
 
 def test_scrub_keeps_non_string_scalars_and_keys() -> None:
     assert scrub({1: "one", "n": 2.5, "ok": True}) == {1: "one", "n": 2.5, "ok": True}
+
+
+# ---- errors-only mode (no tracing): our own hook and a scope per request --------------------------
+
+
+@get("/test/sentry/fail-as/{user:str}")
+async def fail_as(user: FromPath[str]) -> None:
+    if user != "nobody":
+        ErrorMonitoring.set_user(user)
+    raise RuntimeError(f"failed for {user}")
+
+
+async def test_an_error_event_names_its_request_and_only_its_own_user(
+    make_settings: Callable[..., Settings], transport: MemoryTransport
+) -> None:
+    app = create_app(make_settings(sentry_dsn=DSN), sentry_transport=transport)
+    app.register(fail_as)
+    assert not ErrorMonitoring.tracing
+    async with AsyncTestClient(app) as client:
+        assert (await client.get("/test/sentry/fail-as/user-a?page=2")).status_code == 500
+        assert (await client.get("/test/sentry/fail-as/nobody")).status_code == 500
+
+    first, second = transport.events()
+    assert first["request"] == {"method": "GET", "url": "/test/sentry/fail-as/user-a", "query_string": "page=2"}
+    assert first["user"] == {"id": "user-a"}
+    assert "id" not in (second.get("user") or {})  # the first request's user stayed in its scope
+
+
+async def test_with_tracing_the_litestar_integration_reports_once(
+    make_settings: Callable[..., Settings], transport: MemoryTransport
+) -> None:
+    app = create_app(make_settings(sentry_dsn=DSN, sentry_traces_sample_rate=1.0), sentry_transport=transport)
+    app.register(fail_with_body)
+    assert ErrorMonitoring.tracing
+    async with AsyncTestClient(app) as client:
+        response = await client.post("/test/sentry/fail", json={})
+
+    assert response.status_code == 500
+    assert [exception_types(event)[-1] for event in transport.events()] == ["RuntimeError"]
