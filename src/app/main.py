@@ -24,6 +24,7 @@ from app.core.config import ConfigError, Settings, load_settings
 from app.core.content_type import require_json_body
 from app.core.db import Database
 from app.core.exceptions import exception_handlers
+from app.core.invalidation import InvalidationBus
 from app.core.logging import configure_logging, get_logger
 from app.core.middleware import ContextualLitestar
 from app.core.monitoring import ErrorMonitoring
@@ -45,6 +46,7 @@ from app.orgs.controller import (
 )
 from app.orgs.invitations import InvitationsService
 from app.orgs.key_management import ApiKeysService
+from app.orgs.memberships import MembershipCache
 from app.orgs.service import OrgsService
 from app.posts.controller import ActivityController, PostsController
 from app.posts.service import PostsService
@@ -98,26 +100,31 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
         await db.connect()
+        # One Redis subscription per worker carries the invalidations of every per-worker cache.
+        bus = InvalidationBus(redis=redis, redis_url=settings.redis_url)
+        memberships = MembershipCache(db=db, bus=bus, cache_seconds=settings.membership_cache_seconds)
+        app.state["memberships"] = memberships
         app.state["accounts"] = AccountsService(
             settings=settings,
             db=db,
             passwords=PasswordHashing(settings),
             tokens=TokenCodec(settings),
+            memberships=memberships,
         )
         api_keys = ApiKeyAuthenticator(
             db=db,
-            redis=redis,
-            redis_url=settings.redis_url,
+            bus=bus,
             cache_seconds=settings.api_key_cache_seconds,
             last_used_flush_seconds=settings.api_key_last_used_flush_seconds,
         )
         app.state["api_keys"] = api_keys
-        app.state["orgs"] = OrgsService(db=db, api_keys=api_keys, cache=cache)
-        app.state["invitations"] = InvitationsService(settings=settings, db=db)
+        app.state["orgs"] = OrgsService(db=db, api_keys=api_keys, memberships=memberships, cache=cache)
+        app.state["invitations"] = InvitationsService(settings=settings, db=db, memberships=memberships)
         app.state["api_key_admin"] = ApiKeysService(db=db, api_keys=api_keys)
         app.state["audit"] = AuditLogService(db=db)
         app.state["items"] = ItemsService(db=db, cache=cache)
         app.state["posts"] = PostsService(db=db)
+        bus.start()
         api_keys.start()
         if redis is None:
             logger.warning("REDIS_URL not set: running without Redis (development only)")
@@ -125,6 +132,7 @@ def create_app(
         try:
             yield
         finally:
+            await bus.stop()
             await api_keys.stop()
             await db.close()
             if redis is not None:

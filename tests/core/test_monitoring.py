@@ -456,7 +456,11 @@ async def test_an_error_event_names_its_request_and_only_its_own_user(
         assert (await client.get("/test/sentry/fail-as/nobody")).status_code == 500
 
     first, second = transport.events()
-    assert first["request"] == {"method": "GET", "url": "/test/sentry/fail-as/user-a", "query_string": "page=2"}
+    assert first["request"] == {
+        "method": "GET",
+        "url": "/test/sentry/fail-as/user-a",
+        "query_string": "page=2",
+    }
     assert first["user"] == {"id": "user-a"}
     assert "id" not in (second.get("user") or {})  # the first request's user stayed in its scope
 

@@ -115,19 +115,30 @@ async def audit_events(client: Client, org_id: str, user: User, action: str) -> 
     )
 
 
+async def answers_within(
+    client: Client, path: str, headers: dict[str, str], status: int, seconds: float, meanwhile: int = 200
+) -> tuple[float, httpx.Response]:
+    """Poll GET `path` until it answers `status`: (the seconds it took, that response).
+
+    Every answer before must be `meanwhile`; fails if `status` has not come after `seconds`.
+    """
+    started = time.perf_counter()
+    while True:
+        response = await client.get(path, headers=headers)
+        elapsed = time.perf_counter() - started
+        if response.status_code == status:
+            return elapsed, response
+        assert response.status_code == meanwhile, response.text
+        if elapsed > seconds:
+            raise AssertionError(f"still {meanwhile} after {elapsed:.2f} s instead of {status}")
+        await asyncio.sleep(0.02)
+
+
 async def refused_within(client: Client, path: str, key: str, seconds: float) -> float:
     """Poll until `key` is refused on `path` (401 INVALID_TOKEN); the seconds it took.
 
     Every answer before the refusal must be a success; fails if still accepted after `seconds`.
     """
-    started = time.perf_counter()
-    while True:
-        response = await client.get(path, headers=key_headers(key))
-        elapsed = time.perf_counter() - started
-        if response.status_code == 401:
-            expect_problem(response, 401, "INVALID_TOKEN")
-            return elapsed
-        assert response.status_code == 200, response.text
-        if elapsed > seconds:
-            raise AssertionError(f"the revoked key was still accepted after {elapsed:.2f} s")
-        await asyncio.sleep(0.02)
+    elapsed, response = await answers_within(client, path, key_headers(key), 401, seconds)
+    expect_problem(response, 401, "INVALID_TOKEN")
+    return elapsed

@@ -47,6 +47,7 @@ from app.notifications.service import EmailTemplate, queue_email
 from app.orgs import queries as org_queries
 from app.orgs.actor import OrgActor
 from app.orgs.audit import AuditAction, record_event
+from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Role
 
 __all__ = ["AccountsService", "Principal", "check_password_policy"]
@@ -95,11 +96,13 @@ class AccountsService:
         db: Database,
         passwords: PasswordHashing,
         tokens: TokenCodec,
+        memberships: MembershipCache,
     ) -> None:
         self._settings = settings
         self._db = db
         self._passwords = passwords
         self._tokens = tokens
+        self._memberships = memberships
         self.sessions = SessionCache(settings.session_cache_seconds)
 
     # ---- registration and email verification ----------------------------------------------
@@ -398,7 +401,8 @@ class AccountsService:
                     + ", ".join(sole),
                     error_code=ErrorCode.LAST_OWNER,
                 )
-            for org_id, role in await org_queries.delete_memberships_of_user(conn, user_id=principal.user_id):
+            left = await org_queries.delete_memberships_of_user(conn, user_id=principal.user_id)
+            for org_id, role in left:
                 await record_event(
                     conn,
                     OrgActor(org_id=org_id, role=Role(role), actor_type="user", actor_id=principal.user_id),
@@ -411,6 +415,7 @@ class AccountsService:
             await queries.soft_delete_user(conn, id=principal.user_id)
             await queries.revoke_user_sessions(conn, user_id=principal.user_id, reason="account_deleted")
         self.sessions.forget_user(principal.user_id)
+        await self._memberships.changed((org_id, principal.user_id) for org_id, _ in left)
         logger.info("account deleted")
 
     async def _require_user(self, conn: Connection, user_id: UUID) -> UserOut:

@@ -67,6 +67,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     session_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
     # How long a worker trusts what it read about an API key; bounds revocation delay without Redis.
     api_key_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
+    # How long a worker trusts what it read about a user's membership (role) in an org; bounds
+    # how long a removed or demoted member keeps access on other workers without Redis.
+    membership_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
     api_key_last_used_flush_seconds: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 30.0
     invitation_ttl_days: Annotated[int, msgspec.Meta(ge=1, le=30)] = 7
 

@@ -28,16 +28,19 @@ from app.core.responses import FieldError
 __all__ = ["strict_json_body"]
 
 _AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
-_decoders: dict[int, msgspec.json.Decoder[Any] | None] = {}
+# Keyed by id() with the handler kept alongside: the reference keeps the id from being reused by
+# another app's handler (tests build many apps) and the identity check makes sure of it.
+_decoders: dict[int, tuple[BaseRouteHandler, msgspec.json.Decoder[Any] | None]] = {}
 
 
 def _decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | None:
     """A strict decoder for the handler's body type, built once per route."""
-    key = id(handler)
-    if key not in _decoders:
+    entry = _decoders.get(id(handler))
+    if entry is None or entry[0] is not handler:
         field = handler.parsed_data_field
-        _decoders[key] = None if field is None else msgspec.json.Decoder(field.annotation, strict=True)
-    return _decoders[key]
+        entry = (handler, None if field is None else msgspec.json.Decoder(field.annotation, strict=True))
+        _decoders[id(handler)] = entry
+    return entry[1]
 
 
 def _is_json(body: bytes) -> bool:

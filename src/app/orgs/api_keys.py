@@ -20,20 +20,19 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 import msgspec
-from redis.asyncio import Redis
 
 from app.accounts.auth import API_KEY_MARK as KEY_MARK
 from app.core.db import Database
 from app.core.exceptions import AuthenticationError
+from app.core.invalidation import InvalidationBus, stop_tasks
 from app.core.logging import get_logger
 from app.core.responses import ErrorCode
+from app.core.ttl_cache import TtlCache
 from app.orgs import queries
 from app.orgs.structs import ApiKeyRecord
 
@@ -53,7 +52,6 @@ PREFIX_LENGTH = 12
 INVALIDATION_CHANNEL = "app:api-keys:invalidate"
 _MAX_CACHE_ENTRIES = 50_000
 _MAX_KEY_LENGTH = 200
-_STOP_TIMEOUT_SECONDS = 3.0
 
 
 class NewApiKey(msgspec.Struct, frozen=True):
@@ -103,30 +101,38 @@ def _invalid(message: str = "The API key is invalid, revoked or expired.") -> Au
 
 
 class ApiKeyAuthenticator:
-    """One per worker process: the key cache, its Redis invalidation listener, last-use batching."""
+    """One per worker process: the key cache (invalidated over the worker's `InvalidationBus`)
+    and last-use batching."""
 
     def __init__(
         self,
         *,
         db: Database,
-        redis: Redis | None,
-        redis_url: str | None,
+        bus: InvalidationBus,
         cache_seconds: float,
         last_used_flush_seconds: float,
     ) -> None:
         self._db = db
-        self._redis = redis
-        self._redis_url = redis_url
-        self._ttl = cache_seconds
+        self._bus = bus
         self._flush_every = last_used_flush_seconds
-        self._cache: dict[str, tuple[float, ApiKeyRecord | None]] = {}
+        self._cache: TtlCache[str, ApiKeyRecord | None] = TtlCache(cache_seconds, _MAX_CACHE_ENTRIES)
         self._last_used: dict[tuple[UUID, UUID], datetime] = {}
         self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
-        self.listening = asyncio.Event()
-        # Observability (and tests): how often a request needed the database.
-        self.cache_hits = 0
-        self.cache_misses = 0
+        bus.register(INVALIDATION_CHANNEL, on_message=self._on_message, on_resubscribe=self._cache.clear)
+
+    @property
+    def cache_hits(self) -> int:
+        return self._cache.hits
+
+    @property
+    def cache_misses(self) -> int:
+        """How often a request needed the database (observability, tests)."""
+        return self._cache.misses
+
+    @property
+    def listening(self) -> asyncio.Event:
+        """Set while this worker is subscribed to invalidations."""
+        return self._bus.listening
 
     # ---- authentication -------------------------------------------------------------------
 
@@ -145,78 +151,26 @@ class ApiKeyAuthenticator:
         return ApiKeyIdentity(org_id=record.org_id, key_id=record.id, role=record.role)
 
     async def _record(self, prefix: str) -> ApiKeyRecord | None:
-        entry = self._cache.get(prefix)
-        now = time.monotonic()
-        if entry is not None and entry[0] > now:
-            self.cache_hits += 1
-            return entry[1]
-        self.cache_misses += 1
-        async with self._db.connection() as conn:
-            record = await queries.get_api_key_by_prefix(conn, prefix=prefix)
-        if self._ttl > 0:
-            if len(self._cache) >= _MAX_CACHE_ENTRIES:
-                self._cache = {k: v for k, v in self._cache.items() if v[0] > now}
-                if len(self._cache) >= _MAX_CACHE_ENTRIES:
-                    self._cache.clear()
-            self._cache[prefix] = (now + self._ttl, record)
-        return record
+        async def load() -> ApiKeyRecord | None:
+            async with self._db.connection() as conn:
+                return await queries.get_api_key_by_prefix(conn, prefix=prefix)
+
+        return await self._cache.get_or_load(prefix, load)
 
     # ---- revocation -------------------------------------------------------------------------
 
     def forget(self, prefixes: Iterable[str]) -> None:
-        for prefix in prefixes:
-            self._cache.pop(prefix, None)
+        self._cache.discard(prefixes)
 
     async def revoked(self, prefixes: list[str]) -> None:
         """Call after the revoking transaction commits: drop the keys here, tell other workers."""
         if not prefixes:
             return
         self.forget(prefixes)
-        if self._redis is None:
-            return
-        try:
-            await self._redis.publish(INVALIDATION_CHANNEL, msgspec.json.encode(_Invalidation(prefixes)))  # pyright: ignore[reportUnknownMemberType]
-        except Exception as exc:  # noqa: BLE001 - the cache lifetime still bounds the delay
-            logger.warning(
-                "api key revocation not broadcast; other workers drop it when their cache expires",
-                extra={"error": type(exc).__name__},
-            )
-
-    async def _listen(self) -> None:
-        """Drop revoked keys announced by other workers; reconnect with backoff when Redis fails."""
-        assert self._redis_url is not None
-        delay = 0.5
-        while not self._stopping:
-            # A client of its own without a read timeout: a subscription idles between messages.
-            client: Any = Redis.from_url(self._redis_url, socket_connect_timeout=2, health_check_interval=15)  # pyright: ignore[reportUnknownMemberType]
-            try:
-                async with client.pubsub() as pubsub:
-                    await pubsub.subscribe(INVALIDATION_CHANNEL)
-                    # Anything published while not subscribed was missed: start from a clean cache.
-                    self._cache.clear()
-                    self.listening.set()
-                    delay = 0.5
-                    while not self._stopping:
-                        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
-                        if message is not None and message.get("type") == "message":
-                            self._on_message(message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # noqa: BLE001 - keep listening; the TTL bounds staleness meanwhile
-                self.listening.clear()
-                logger.warning(
-                    "api key invalidation listener lost Redis", extra={"error": type(exc).__name__}
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-            finally:
-                await client.aclose()
+        await self._bus.publish(INVALIDATION_CHANNEL, msgspec.json.encode(_Invalidation(prefixes)))
 
     def _on_message(self, data: bytes) -> None:
-        try:
-            self.forget(msgspec.json.decode(data, type=_Invalidation).prefixes)
-        except msgspec.DecodeError:
-            logger.warning("ignoring a malformed api key invalidation message")
+        self.forget(msgspec.json.decode(data, type=_Invalidation).prefixes)
 
     # ---- last use ---------------------------------------------------------------------------
 
@@ -242,18 +196,10 @@ class ApiKeyAuthenticator:
     # ---- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start the last-use flusher (the shared invalidation bus is started by the app)."""
         self._tasks.append(asyncio.create_task(self._flush_periodically(), name="api-key-last-used"))
-        if self._redis_url is not None:
-            self._tasks.append(asyncio.create_task(self._listen(), name="api-key-invalidation"))
 
     async def stop(self) -> None:
-        self._stopping = True
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            # Bounded: a Redis read may swallow one cancellation; the loop then sees _stopping.
-            _, pending = await asyncio.wait(self._tasks, timeout=_STOP_TIMEOUT_SECONDS)
-            for task in pending:
-                logger.warning("background task did not stop in time", extra={"task": task.get_name()})
+        await stop_tasks(self._tasks)
         self._tasks.clear()
         await self.flush_last_used()

@@ -2,8 +2,12 @@
 
 A guard runs before the body is read. It authenticates the caller (a user's access token or an
 API key), resolves their role in the org named by the path, and checks the permission the route
-needs. A caller who is not in that org, or an API key of another org, gets 404: the answer
-never reveals whether the org exists. The resolved `OrgActor` is handed to the handler.
+needs. In the steady state none of this touches the database: the access token is verified
+in-process and its session, an API key and a user's membership each come from a short-lived
+per-worker cache that changes invalidate (`app.accounts.sessions`, `app.orgs.api_keys`,
+`app.orgs.memberships`). A caller who is not in that org, or an API key of another org, gets
+404: the answer never reveals whether the org exists. The resolved `OrgActor` is handed to the
+handler.
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ from app.core.context import current_context
 from app.core.exceptions import AuthenticationError, NotFoundError, PermissionDeniedError
 from app.core.monitoring import ErrorMonitoring
 from app.core.responses import ErrorCode
-from app.orgs import queries
 from app.orgs.actor import OrgActor
 from app.orgs.api_keys import ApiKeyAuthenticator, looks_like_api_key
+from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Permission, Role
 
 __all__ = ["API_KEY_HEADER", "ORG_SECURITY", "provide_org_actor", "requires"]
@@ -68,11 +72,11 @@ async def resolve_org_actor(connection: ASGIConnection[Any, Any, Any, Any], org_
     principal = await accounts.authenticate(credential)
     if ErrorMonitoring.enabled:
         ErrorMonitoring.set_user(str(principal.user_id))
-    async with state["db"].connection() as conn:
-        membership = await queries.get_membership(conn, org_id=org_id, user_id=principal.user_id)
-    if membership is None:
+    memberships: MembershipCache = state["memberships"]
+    role = await memberships.role(org_id, principal.user_id)
+    if role is None:
         raise NotFoundError(NO_SUCH_ORG)
-    return OrgActor(org_id=org_id, role=membership.role, actor_type="user", actor_id=principal.user_id)
+    return OrgActor(org_id=org_id, role=role, actor_type="user", actor_id=principal.user_id)
 
 
 OrgGuard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]

@@ -23,6 +23,7 @@ from app.notifications.service import EmailTemplate, queue_email
 from app.orgs import queries
 from app.orgs.actor import OrgActor
 from app.orgs.audit import MAX_UUID, AuditAction, record_event
+from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Permission, Role, can_grant
 from app.orgs.structs import IdCursor, InvitationIn, InvitationOut, OrgOut
 
@@ -32,9 +33,10 @@ logger = get_logger(__name__)
 
 
 class InvitationsService:
-    def __init__(self, *, settings: Settings, db: Database) -> None:
+    def __init__(self, *, settings: Settings, db: Database, memberships: MembershipCache) -> None:
         self._settings = settings
         self._db = db
+        self._memberships = memberships
 
     async def invite(self, actor: OrgActor, data: InvitationIn) -> InvitationOut:
         actor.require(Permission.INVITATIONS_MANAGE)
@@ -149,6 +151,8 @@ class InvitationsService:
                 after={"role": invitation.role.value},
             )
             org = await queries.get_org(conn, org_id=invitation.org_id)
+        # A worker may remember "not a member" from before: the new member gets in at once.
+        await self._memberships.changed([(invitation.org_id, user_id)])
         assert org is not None
         logger.info("invitation accepted", extra={"org_id": str(org.id)})
         return OrgOut(

@@ -2,7 +2,8 @@
 
 Every method that changes who owns an org locks the org's row first (`lock_org`), so the rule
 "an org always keeps at least one owner" holds when requests race. Audit events are written
-in the transaction of the change they record.
+in the transaction of the change they record. After a membership changes and the transaction
+commits, the membership cache is told (`app.orgs.memberships`), on every worker.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from app.orgs import queries
 from app.orgs.actor import OrgActor
 from app.orgs.api_keys import ApiKeyAuthenticator
 from app.orgs.audit import NIL_UUID, AuditAction, record_event
+from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Permission, Role, can_grant
 from app.orgs.structs import IdCursor, MemberOut, OrgCreateIn, OrgOut, OrgPatchIn, OrgRow
 
@@ -66,9 +68,12 @@ def _member_not_found() -> NotFoundError:
 class OrgsService:
     """One instance per process, created at start-up with the shared resources."""
 
-    def __init__(self, *, db: Database, api_keys: ApiKeyAuthenticator, cache: Cache) -> None:
+    def __init__(
+        self, *, db: Database, api_keys: ApiKeyAuthenticator, memberships: MembershipCache, cache: Cache
+    ) -> None:
         self._db = db
         self._api_keys = api_keys
+        self._memberships = memberships
         self._cache = cache
 
     @property
@@ -100,6 +105,7 @@ class OrgsService:
                 )
         except asyncpg.UniqueViolationError:
             raise _slug_taken() from None
+        # No membership cache to retire: the org id is new, so nothing can be cached under it.
         logger.info("org created", extra={"org_id": str(row.id)})
         return _org_out(row, Role.OWNER)
 
@@ -169,6 +175,7 @@ class OrgsService:
                 after={"api_keys_revoked": len(prefixes)},
             )
         await self._api_keys.revoked(prefixes)
+        await self._memberships.org_deleted(actor.org_id)
         await self._cache.invalidate(self.namespace(actor.org_id))
         logger.info("org deleted", extra={"api_keys_revoked": len(prefixes)})
 
@@ -196,6 +203,7 @@ class OrgsService:
                 after={"from_user_role": Role.ADMIN.value, "to_user_role": Role.OWNER.value},
             )
             updated = await queries.get_member(conn, org_id=actor.org_id, user_id=new_owner_id)
+        await self._memberships.changed([(actor.org_id, new_owner_id), (actor.org_id, actor.actor_id)])
         assert updated is not None
         return updated
 
@@ -236,6 +244,7 @@ class OrgsService:
                 before={"role": target.role.value},
                 after={"role": role.value},
             )
+        await self._memberships.changed([(actor.org_id, user_id)])
         return MemberOut(
             user_id=target.user_id,
             username=target.username,
@@ -266,6 +275,7 @@ class OrgsService:
                 target_id=user_id,
                 before={"role": target.role.value},
             )
+        await self._memberships.changed([(actor.org_id, user_id)])
 
     async def leave(self, actor: OrgActor) -> None:
         """The caller leaves the org; the last owner cannot."""
@@ -286,6 +296,7 @@ class OrgsService:
                 target_id=actor.user_id,
                 before={"role": role},
             )
+        await self._memberships.changed([(actor.org_id, actor.user_id)])
 
     @staticmethod
     async def _locked_org(conn: Connection, org_id: UUID) -> OrgRow:
