@@ -21,7 +21,6 @@ from app.accounts.controller import AuthController, UsersController
 from app.accounts.service import AccountsService
 from app.core.cache import Cache
 from app.core.config import ConfigError, Settings, load_settings
-from app.core.content_type import require_json_body
 from app.core.db import Database
 from app.core.exceptions import exception_handlers
 from app.core.invalidation import InvalidationBus
@@ -155,7 +154,6 @@ def create_app(
             ActivityController,
         ],
         lifespan=[lifespan],
-        guards=[require_json_body],
         before_request=strict_json_body(authenticate=authenticate_request, dependency="principal"),
         after_exception=[ErrorMonitoring.report_request_error],
         exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]

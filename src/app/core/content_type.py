@@ -39,8 +39,9 @@ def _has_body(headers: Headers) -> bool:
 
 
 def require_json_body(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """App-wide guard (guards run before the body is read): a route that reads a JSON body
-    gets JSON or answers 415."""
+    """A route that reads a JSON body gets JSON or answers 415; called before the body is read
+    (by the app's `before_request` hook, app.core.strict_body, rather than as a guard: Litestar
+    copies the route handler for every guard call, which cost 12 % of a cached read)."""
     if handler.parsed_data_field is None or handler.opt.get(ACCEPTS_ANY_MEDIA_TYPE):
         return
     headers = connection.headers

@@ -21,7 +21,7 @@ import msgspec
 from litestar import Request
 from litestar.handlers.base import BaseRouteHandler
 
-from app.core.content_type import ACCEPTS_ANY_MEDIA_TYPE
+from app.core.content_type import ACCEPTS_ANY_MEDIA_TYPE, require_json_body
 from app.core.exceptions import ValidationError
 from app.core.responses import FieldError
 
@@ -69,6 +69,7 @@ def strict_json_body(
             return
         if dependency in handler.resolve_dependencies():
             await authenticate(request)
+        require_json_body(request, handler)  # 415 before the body is read
         await _check(request, decoder)
 
     return hook
