@@ -14,7 +14,7 @@ from app.core.exceptions import AuthenticationError
 from app.core.monitoring import ErrorMonitoring
 from app.core.responses import ErrorCode
 
-__all__ = ["authenticate_request", "bearer_token", "principal_dependency", "provide_accounts"]
+__all__ = ["authenticate_request", "bearer_token", "principal_dependency", "provide_accounts", "user_service"]
 
 # API keys (app.orgs.api_keys) start with this; accounts routes refuse them with a clear message.
 API_KEY_MARK = "sk_"
@@ -73,3 +73,15 @@ async def authenticate_request(
 
 
 principal_dependency = Provide(provide_principal)
+
+
+def user_service(name: str) -> Provide:
+    """The service `app.state[name]` for a signed-in route, resolved after its `principal`
+    (independent dependencies would be resolved side by side in a task group per request; see
+    app.orgs.auth.org_service)."""
+
+    def provide(request: Request[Any, Any, Any], principal: NamedDependency[Principal]) -> Any:
+        del principal  # only orders the resolution
+        return request.app.state[name]
+
+    return Provide(provide, sync_to_thread=False)

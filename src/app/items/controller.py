@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.datastructures import ResponseHeader
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 
 from app.core.etag import etag, if_none_match_hits, parse_if_match
@@ -17,7 +17,7 @@ from app.core.responses import Envelope, create_success_response, problem_respon
 from app.items.service import ItemFilters, ItemsService
 from app.items.structs import ItemBatchIn, ItemIn, ItemOut, ItemPatchIn, ItemSort, ItemStatus
 from app.orgs.actor import OrgActor
-from app.orgs.auth import ORG_SECURITY, provide_org_actor, requires
+from app.orgs.auth import ORG_ACTOR, ORG_SECURITY, org_service, requires
 from app.orgs.permissions import Permission
 
 __all__ = ["ItemsController"]
@@ -94,10 +94,6 @@ SearchQuery = Annotated[
 ]
 
 
-def _items_service(request: Request[Any, Any, Any]) -> ItemsService:
-    return request.app.state["items"]
-
-
 def _location(item: ItemOut, org_id: UUID) -> str:
     return f"/orgs/{org_id}/items/{item.id}"
 
@@ -108,8 +104,8 @@ class ItemsController(Controller):
     dependencies = {
         # Not "items": a dependency may not share a name with a body field (ItemBatchIn.items),
         # or Litestar reports that field's validation errors as a server fault.
-        "item_service": Provide(_items_service, sync_to_thread=False),
-        "actor": Provide(provide_org_actor, sync_to_thread=False),
+        "item_service": org_service("items"),
+        "actor": ORG_ACTOR,
     }
     security = ORG_SECURITY
 

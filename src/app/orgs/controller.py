@@ -14,13 +14,13 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.accounts.auth import BEARER_SECURITY, principal_dependency
+from app.accounts.auth import BEARER_SECURITY, principal_dependency, user_service
 from app.accounts.service import Principal
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
 from app.core.responses import Envelope, create_success_response, problem_responses
 from app.orgs.actor import OrgActor
 from app.orgs.audit import AuditLogService
-from app.orgs.auth import ORG_SECURITY, provide_org_actor, requires
+from app.orgs.auth import ORG_ACTOR, ORG_SECURITY, org_service, requires
 from app.orgs.invitations import InvitationsService
 from app.orgs.key_management import ApiKeysService
 from app.orgs.permissions import Permission
@@ -58,7 +58,7 @@ def _service(name: str) -> Provide:
     return Provide(provide, sync_to_thread=False)
 
 
-_ACTOR = {"actor": Provide(provide_org_actor, sync_to_thread=False)}
+_ORG_ROUTE = {"actor": ORG_ACTOR, "orgs": org_service("orgs")}
 # Every guarded route can answer these: no or bad credentials, not allowed, not in this org.
 _GUARDED = (401, 403, 404)
 _BODY = (400, 413, 415, 422)
@@ -89,7 +89,7 @@ class OrgsController(Controller):
         "",
         status_code=201,
         summary="Create an organization; the caller becomes its owner",
-        dependencies={"principal": principal_dependency},
+        dependencies={"principal": principal_dependency, "orgs": user_service("orgs")},
         security=BEARER_SECURITY,
         responses=problem_responses(401, 409, *_BODY),
     )
@@ -104,7 +104,7 @@ class OrgsController(Controller):
     @get(
         "",
         summary="The organizations the caller belongs to, with the caller's role",
-        dependencies={"principal": principal_dependency},
+        dependencies={"principal": principal_dependency, "orgs": user_service("orgs")},
         security=BEARER_SECURITY,
         responses=problem_responses(400, 401, 422),
     )
@@ -122,7 +122,7 @@ class OrgsController(Controller):
         "/{org_id:uuid}",
         summary="One organization",
         guards=[requires(Permission.ORG_READ)],
-        dependencies=_ACTOR,
+        dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(400, *_GUARDED),
     )
@@ -135,7 +135,7 @@ class OrgsController(Controller):
         "/{org_id:uuid}",
         summary="Rename an organization or change its slug (owner, admin)",
         guards=[requires(Permission.ORG_UPDATE)],
-        dependencies=_ACTOR,
+        dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(*_GUARDED, 409, *_BODY),
     )
@@ -150,7 +150,7 @@ class OrgsController(Controller):
         summary="Delete an organization (owner)",
         description="Soft delete: the org disappears for everyone and its API keys stop working at once.",
         guards=[requires(Permission.ORG_DELETE, users_only=True)],
-        dependencies=_ACTOR,
+        dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(400, *_GUARDED),
     )
@@ -162,7 +162,7 @@ class OrgsController(Controller):
         status_code=200,
         summary="Make another member an owner and step down to admin (owner)",
         guards=[requires(Permission.ORG_TRANSFER, users_only=True)],
-        dependencies=_ACTOR,
+        dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(*_GUARDED, *_BODY),
     )
@@ -180,7 +180,7 @@ class OrgsController(Controller):
         summary="Leave an organization",
         description="The last owner cannot leave (409 LAST_OWNER): make someone else an owner first.",
         guards=[requires(Permission.ORG_READ, users_only=True)],
-        dependencies=_ACTOR,
+        dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(400, *_GUARDED, 409),
     )
@@ -191,7 +191,7 @@ class OrgsController(Controller):
 class MembersController(Controller):
     path = "/orgs/{org_id:uuid}/members"
     tags = ["members"]
-    dependencies = {"orgs": _service("orgs"), **_ACTOR}
+    dependencies = _ORG_ROUTE
     security = ORG_SECURITY
 
     @get(
@@ -241,7 +241,7 @@ class MembersController(Controller):
 class InvitationsController(Controller):
     path = "/orgs/{org_id:uuid}/invitations"
     tags = ["invitations"]
-    dependencies = {"invitations": _service("invitations"), **_ACTOR}
+    dependencies = {"invitations": org_service("invitations"), "actor": ORG_ACTOR}
     security = ORG_SECURITY
 
     @post(
@@ -296,7 +296,7 @@ class InvitationAcceptController(Controller):
     path = "/invitations"
     tags = ["invitations"]
     dependencies = {
-        "invitations": _service("invitations"),
+        "invitations": user_service("invitations"),
         "accounts": _service("accounts"),
         "principal": principal_dependency,
     }
@@ -321,7 +321,7 @@ class InvitationAcceptController(Controller):
 class ApiKeysController(Controller):
     path = "/orgs/{org_id:uuid}/api-keys"
     tags = ["api keys"]
-    dependencies = {"api_key_admin": _service("api_key_admin"), **_ACTOR}
+    dependencies = {"api_key_admin": org_service("api_key_admin"), "actor": ORG_ACTOR}
     security = ORG_SECURITY
 
     @post(
@@ -376,7 +376,7 @@ class ApiKeysController(Controller):
 class AuditController(Controller):
     path = "/orgs/{org_id:uuid}/audit"
     tags = ["audit"]
-    dependencies = {"audit": _service("audit"), **_ACTOR}
+    dependencies = {"audit": org_service("audit"), "actor": ORG_ACTOR}
     security = ORG_SECURITY
 
     @get(

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 from uuid import UUID
 
-from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar import Controller, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody, QueryParameter
 
-from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts
+from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts, user_service
 from app.accounts.service import Principal
 from app.core.exceptions import ValidationError
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
 from app.core.responses import Envelope, FieldError, create_success_response, problem_responses
 from app.orgs.actor import OrgActor
-from app.orgs.auth import ORG_SECURITY, provide_org_actor, requires
+from app.orgs.auth import ORG_ACTOR, ORG_SECURITY, org_service, requires
 from app.orgs.permissions import Permission
 from app.posts.service import PostsService
 from app.posts.structs import ActivityOut, CommentIn, CommentOut, PostIn, PostOut, PostPatchIn
@@ -41,17 +41,10 @@ RecentQuery = Annotated[
 ]
 
 
-def _posts_service(request: Request[Any, Any, Any]) -> PostsService:
-    return request.app.state["posts"]
-
-
-_POSTS = Provide(_posts_service, sync_to_thread=False)
-
-
 class PostsController(Controller):
     path = "/orgs/{org_id:uuid}/posts"
     tags = ["posts"]
-    dependencies = {"posts": _POSTS, "actor": Provide(provide_org_actor, sync_to_thread=False)}
+    dependencies = {"posts": org_service("posts"), "actor": ORG_ACTOR}
     security = ORG_SECURITY
 
     @post(
@@ -194,7 +187,7 @@ class ActivityController(Controller):
     path = "/users/me/activity"
     tags = ["users"]
     dependencies = {
-        "posts": _POSTS,
+        "posts": user_service("posts"),
         "accounts": Provide(provide_accounts, sync_to_thread=False),
         "principal": principal_dependency,
     }
