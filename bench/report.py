@@ -20,7 +20,8 @@ def machine_lines(report: dict[str, Any]) -> list[str]:
         f"- Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}",
         f"- Pinning: servers on CPU {m['server_cpus'] or 'any'}, wrk and pgbench on CPU"
         f" {m['load_cpus'] or 'any'}; PostgreSQL and Redis unpinned",
-        f"- PostgreSQL {m['postgres']}, Redis {m['redis']}, {m['wrk']}, {m['pgbench']}",
+        f"- PostgreSQL {m['postgres']}, Redis {m['redis']}, {m['wrk']}, {m['pgbench']},"
+        f" {m.get('h2load', 'h2load')}",
         f"- Python {m['python']}; {packages}",
         "- Settings: " + ", ".join(f"{key} {value}" for key, value in report["settings"].items()),
     ]
@@ -59,3 +60,21 @@ def chart(report: dict[str, Any]) -> None:
     figure.tight_layout()
     figure.savefig(CHART, dpi=110)
     plt.close(figure)
+
+
+def main() -> int:
+    """Rewrite docs/BENCHMARKS.md and the chart from bench/results/latest.json (a full run)."""
+    import json
+
+    from bench.run import RESULTS, table
+
+    report = json.loads((RESULTS / "latest.json").read_text())
+    if report["mode"] != "full":
+        print("latest.json is not a full run; run `just bench`")
+        return 2
+    write_docs(report, table(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

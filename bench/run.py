@@ -100,11 +100,18 @@ def _run(*command: str, **kwargs: Any) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True, **kwargs).stdout.strip()
 
 
-def _version(*command: str) -> str:
+def _version(*command: str, field: str | None = None) -> str:
+    """The first line a command prints (or the value of `field:` in its output)."""
     try:
-        return _run(*command).splitlines()[0]
-    except (OSError, subprocess.CalledProcessError, IndexError):
+        done = subprocess.run(command, capture_output=True, text=True, check=False, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
         return "unknown"
+    lines = (done.stdout + done.stderr).splitlines()
+    if field is not None:
+        return next(
+            (line.split(":", 1)[1].strip() for line in lines if line.startswith(f"{field}:")), "unknown"
+        )
+    return lines[0].strip() if lines else "unknown"
 
 
 def machine() -> dict[str, Any]:
@@ -134,10 +141,9 @@ def machine() -> dict[str, Any]:
         "postgres": _version(
             "psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "SHOW server_version", "postgres"
         ),
-        "redis": _version("redis-cli", "-u", REDIS_URL, "INFO", "server").split("redis_version:")[-1]
-        if shutil.which("redis-cli")
-        else "unknown",
+        "redis": _version("redis-cli", "-u", REDIS_URL, "INFO", "server", field="redis_version"),
         "wrk": _version("wrk", "-v"),
+        "h2load": _version("h2load", "--version"),
         "pgbench": _version("pgbench", "--version"),
         "packages": packages,
         "server_cpus": SERVER_CPUS,
@@ -622,6 +628,18 @@ def table(report: dict[str, Any]) -> str:
             f"| {name} | {_fmt(entry['rps'], 0)} | {_fmt(entry['p50_ms'])} | {_fmt(entry['p99_ms'])} |"
             f" {_fmt(entry['p999_ms'])} | {entry['errors']} |"
         )
+    open_loop = report.get("latency_open_loop", {}).get("item_apikey")
+    if open_loop:
+        lines += [
+            "",
+            "| Open loop: GET item (API key) | target req/s | achieved | p50 ms | p99 ms | p99.9 ms"
+            " | p99 / p50 |",
+            "|---|---:|---:|---:|---:|---:|---:|",
+            f"| h2load, {open_loop['clients']} connections | {_fmt(open_loop['target_rps'], 0)}"
+            f" | {_fmt(open_loop['achieved_rps'], 0)} | {_fmt(open_loop['p50_ms'])}"
+            f" | {_fmt(open_loop['p99_ms'])}"
+            f" | {_fmt(open_loop['p999_ms'])} | {_fmt(open_loop['p99_over_p50'])} (target <= 4) |",
+        ]
     ratios = report["ratios"]
     lines += [
         "",

@@ -94,13 +94,14 @@ def create_app(
     ErrorMonitoring.init_sentry(settings, transport=sentry_transport)
     db = Database(settings)
     redis = create_redis(settings)
-    cache = Cache(redis)
+    cache = Cache(redis, local_seconds=settings.cache_local_seconds)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
         await db.connect()
         # One Redis subscription per worker carries the invalidations of every per-worker cache.
         bus = InvalidationBus(redis=redis, redis_url=settings.redis_url)
+        cache.attach(bus)
         memberships = MembershipCache(db=db, bus=bus, cache_seconds=settings.membership_cache_seconds)
         app.state["memberships"] = memberships
         app.state["accounts"] = AccountsService(

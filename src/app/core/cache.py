@@ -18,6 +18,11 @@ How it works:
   possibly stale value under the old version, where nobody looks any more. Invalidate after the
   commit, never before.
 - One round trip on a hit: a small Lua script reads the version and the entry together.
+- Optionally none: with `Cache(..., local_seconds=N)` attached to the worker's invalidation
+  bus, decoded values are also kept in the process for up to N seconds. `invalidate` drops
+  them here at once and in other workers as soon as the bus delivers the namespace (without
+  Redis, within N seconds). Values from this tier are shared between callers: treat what a
+  cached method returns as read-only.
 - Stampede protection: on a miss, concurrent callers in one process share one computation, and
   across processes one caller takes a short Redis lock while the others wait briefly for its
   result (then compute themselves rather than wait long).
@@ -43,9 +48,10 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.core.invalidation import InvalidationBus
 from app.core.logging import get_logger
 
-__all__ = ["Cache", "CacheStats", "HasCache", "cache"]
+__all__ = ["INVALIDATION_CHANNEL", "Cache", "CacheStats", "HasCache", "cache"]
 
 logger = get_logger(__name__)
 
@@ -75,6 +81,7 @@ _REDIS_ERRORS = (RedisError, OSError, asyncio.TimeoutError)
 class CacheStats(msgspec.Struct, kw_only=True):
     """Counters of one process's cache, for tests, metrics and the health of the cache."""
 
+    local_hits: int = 0
     hits: int = 0
     misses: int = 0
     computes: int = 0
@@ -82,8 +89,56 @@ class CacheStats(msgspec.Struct, kw_only=True):
     invalidations: int = 0
 
 
+INVALIDATION_CHANNEL = "app:cache:invalidate"
+_LOCAL_MAX_NAMESPACES = 50_000
+
+
+class _LocalTier:
+    """Decoded values kept in this process for a few seconds, in front of Redis.
+
+    A hit costs no round trip at all. `invalidate` drops a namespace here at once, and the
+    other workers drop it when the invalidation bus brings them the namespace; without Redis,
+    an entry lives at most `seconds`. A value read before an invalidation of its namespace is
+    not stored after it (the namespace's generation changed meanwhile).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self._entries: dict[str, dict[str, tuple[float, Any]]] = {}
+        self._generations: dict[str, int] = {}
+
+    def get(self, namespace: str, digest: str) -> tuple[bool, Any]:
+        entry = self._entries.get(namespace, {}).get(digest)
+        if entry is None or entry[0] < time.monotonic():
+            return False, None
+        return True, entry[1]
+
+    def generation(self, namespace: str) -> int:
+        return self._generations.get(namespace, 0)
+
+    def put(self, namespace: str, digest: str, value: Any, ttl: float, generation: int) -> None:
+        if self._generations.get(namespace, 0) != generation:
+            return  # invalidated while the value was being read
+        if namespace not in self._entries and len(self._entries) >= _LOCAL_MAX_NAMESPACES:
+            self._entries.pop(next(iter(self._entries)))  # the oldest namespace goes first
+        self._entries.setdefault(namespace, {})[digest] = (time.monotonic() + min(ttl, self.seconds), value)
+
+    def drop(self, namespace: str) -> None:
+        self._entries.pop(namespace, None)
+        self._generations[namespace] = self._generations.get(namespace, 0) + 1
+        if len(self._generations) > _LOCAL_MAX_NAMESPACES:
+            self._generations.clear()  # only namespaces being read right now could be affected
+            self._entries.clear()
+
+    def clear(self) -> None:
+        for namespace in list(self._entries):
+            self.drop(namespace)
+
+
 class Cache:
-    """The Redis side of `@cache`: versioned namespaces, locks, and the fall-through breaker."""
+    """The Redis side of `@cache`: versioned namespaces, locks, and the fall-through breaker,
+    with an optional per-process tier in front (`local_seconds` > 0, and `attach` to the
+    invalidation bus so every worker hears of invalidations)."""
 
     def __init__(
         self,
@@ -93,8 +148,11 @@ class Cache:
         lock_seconds: float = 5.0,
         wait_seconds: float = 0.5,
         breaker_seconds: float = 5.0,
+        local_seconds: float = 0.0,
     ) -> None:
         self._redis = redis
+        self.local = _LocalTier(local_seconds) if local_seconds > 0 else None
+        self._bus: InvalidationBus | None = None
         self._prefix = prefix
         self._lock_ms = int(lock_seconds * 1000)
         self._wait_seconds = wait_seconds
@@ -109,6 +167,18 @@ class Cache:
             self._unlock = redis.register_script(_UNLOCK_SCRIPT)  # pyright: ignore[reportUnknownMemberType]
             self._store = redis.register_script(_STORE_SCRIPT)  # pyright: ignore[reportUnknownMemberType]
         self.stats = CacheStats()
+
+    def attach(self, bus: InvalidationBus) -> None:
+        """Hear of other workers' invalidations (needed only with a local tier)."""
+        local = self.local
+        if local is None:
+            return
+        self._bus = bus
+        bus.register(
+            INVALIDATION_CHANNEL,
+            on_message=lambda payload: local.drop(payload.decode()),
+            on_resubscribe=local.clear,
+        )
 
     @property
     def available(self) -> bool:
@@ -204,7 +274,14 @@ class Cache:
         return await compute()
 
     async def invalidate(self, *namespaces: str) -> None:
-        """Retire every entry of each namespace (one INCR each, in one round trip)."""
+        """Retire every entry of each namespace (one INCR each, in one round trip), here at once
+        and, through the invalidation bus, in every other worker's local tier."""
+        if self.local is not None:
+            for namespace in namespaces:
+                self.local.drop(namespace)
+        if self._bus is not None:
+            for namespace in namespaces:
+                await self._bus.publish(INVALIDATION_CHANNEL, namespace.encode())
         if self._redis is None or not namespaces:
             return
         try:
@@ -275,12 +352,23 @@ def cache(*, ttl: float, namespace: str) -> Callable[[Callable[P, Awaitable[R]]]
             async def compute() -> bytes:
                 return msgspec.msgpack.encode(await fn(*args, **kwargs))
 
+            local = store.local
+            generation = 0
+            if local is not None:
+                found, value = local.get(scope, digest)
+                if found:
+                    store.stats.local_hits += 1
+                    return value
+                generation = local.generation(scope)
             raw = await store.get_or_compute(scope, digest, ttl, compute)
             try:
-                return decoder.decode(raw)
+                value = decoder.decode(raw)
             except (msgspec.ValidationError, msgspec.DecodeError):
                 logger.warning("cache entry does not decode; calling through", extra={"function": name})
                 return await fn(*args, **kwargs)
+            if local is not None:
+                local.put(scope, digest, value, ttl, generation)
+            return value
 
         return wrapper
 

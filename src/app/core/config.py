@@ -71,6 +71,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     # how long a removed or demoted member keeps access on other workers without Redis.
     membership_cache_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 5.0
     api_key_last_used_flush_seconds: Annotated[float, msgspec.Meta(gt=0, le=3_600)] = 30.0
+    # How long a worker keeps cached values (single items, orgs) in memory in front of Redis; 0 turns
+    # it off. Other workers drop an invalidated value through Redis pub/sub; without Redis, after this.
+    cache_local_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
     invitation_ttl_days: Annotated[int, msgspec.Meta(ge=1, le=30)] = 7
 
     argon2_time_cost: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
