@@ -62,7 +62,6 @@ seed *args:
 # minutes; writes docs/BENCHMARKS.md and its chart) or `just bench quick` (under a minute).
 bench mode="full":
     @command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk
-    @command -v h2load >/dev/null || apt-get install -y nghttp2-client >/dev/null || sudo apt-get install -y nghttp2-client
     uv run python -m bench.run {{mode}}
 
 # The background worker arrives with the events issue.

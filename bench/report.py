@@ -21,7 +21,7 @@ def machine_lines(report: dict[str, Any]) -> list[str]:
         f"- Pinning: servers on CPU {m['server_cpus'] or 'any'}, wrk and pgbench on CPU"
         f" {m['load_cpus'] or 'any'}; PostgreSQL and Redis unpinned",
         f"- PostgreSQL {m['postgres']}, Redis {m['redis']}, {m['wrk']}, {m['pgbench']},"
-        f" {m.get('h2load', 'h2load')}",
+        f" openloop built with {m.get('cc', 'cc')}",
         f"- Python {m['python']}; {packages}",
         "- Settings: " + ", ".join(f"{key} {value}" for key, value in report["settings"].items()),
     ]

@@ -12,7 +12,8 @@ One run, on one machine, against one freshly seeded database:
    every round runs every scenario once after a warm-up, in the same order, so slow drifts of a
    shared machine hit all scenarios alike; medians over rounds are reported;
 4. write bench/results/<timestamp>.json and latest.json, print a markdown table, and (full
-   mode) write docs/BENCHMARKS.md's results section and a PNG chart.
+   mode) measure latency at a constant arrival rate of half the maximum (bench/openloop), and
+   write docs/BENCHMARKS.md's results section and a PNG chart.
 
 Any non-2xx answer or socket error marks the run failed (exit status 1).
 """
@@ -60,7 +61,7 @@ class Mode:
     items_per_org: int
     big_org_items: int  # the org whose deep pages are measured
     deep_page: int
-    open_loop: bool  # measure latency at half the maximum rate (needs h2load)
+    open_loop: bool  # measure latency at half the maximum rate (bench/openloop, needs a C compiler)
     warm_each: bool  # warm up every scenario in round 1 (else only each server's first)
 
 
@@ -143,7 +144,7 @@ def machine() -> dict[str, Any]:
         ),
         "redis": _version("redis-cli", "-u", REDIS_URL, "INFO", "server", field="redis_version"),
         "wrk": _version("wrk", "-v"),
-        "h2load": _version("h2load", "--version"),
+        "cc": _version(shutil.which("cc") or "gcc", "--version"),
         "pgbench": _version("pgbench", "--version"),
         "packages": packages,
         "server_cpus": SERVER_CPUS,
@@ -379,55 +380,50 @@ def pgbench(org_id: str, item_id: str, duration: float, connections: int, workdi
     }
 
 
-def open_loop(scenario: Scenario, rate: float, duration: float, workdir: Path) -> dict[str, Any]:
-    """Latency at a constant arrival rate (h2load --rps over many HTTP/1.1 connections).
+OPENLOOP_SOURCE = ROOT / "bench" / "openloop" / "openloop.c"
 
-    wrk is closed-loop: a slow response delays the next request, hiding the stall it caused.
-    Here each of `clients` connections sends at a fixed pace far slower than a response takes,
-    so arrivals do not wait on answers (a stall longer than the pace would still be hidden on
-    that one connection). Percentiles come from h2load's per-request log.
+
+def build_openloop(workdir: Path) -> Path | None:
+    """Compile the constant-arrival client (bench/openloop/openloop.c) with the system's C compiler."""
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        return None
+    binary = workdir / "openloop"
+    _run(compiler, "-O2", "-o", str(binary), str(OPENLOOP_SOURCE))
+    return binary
+
+
+def open_loop(binary: Path, scenario: Scenario, rate: float, duration: float) -> dict[str, Any]:
+    """Latency at a constant arrival rate, without coordinated omission (bench/openloop/openloop.c).
+
+    wrk is closed-loop: a slow response delays the next request and hides the stall it caused.
+    Here requests are due on a fixed (jittered) schedule whatever the server does, and each
+    latency counts from the moment its request was due.
     """
-    clients = max(1, min(200, int(rate // 10)))
-    log = workdir / f"open-loop-{scenario.name}.tsv"
+    header = "\r\n".join(f"{name}: {value}" for name, value in scenario.headers.items())
     command = [
-        "h2load",
-        "--h1",
-        "-c",
-        str(clients),
-        "-t",
-        "1",
-        "-D",
+        str(binary),
+        "127.0.0.1",
+        str(PORT),
+        f"{rate:.1f}",
         str(max(1, round(duration))),
-        "--rps",
-        f"{rate / clients:.3f}",
-        "--log-file",
-        str(log),
-        *(arg for name, value in scenario.headers.items() for arg in ("-H", f"{name}: {value}")),
-        *(f"http://127.0.0.1:{PORT}{path}" for path in scenario.paths),
+        "128",
+        header,
+        *scenario.paths,
     ]
-    _run(*_pinned(LOAD_CPUS, command))
-    latencies: list[float] = []
-    errors = 0
-    for line in log.read_text().splitlines():
-        _, status, micros = line.split("\t")[:3]
-        if not 200 <= int(status) < 300:
-            errors += 1
-        latencies.append(int(micros) / 1000)
-    latencies.sort()
-
-    def pct(p: float) -> float:
-        return round(latencies[min(len(latencies) - 1, int(p / 100 * len(latencies)))], 3)
-
-    p50, p99 = pct(50), pct(99)
+    raw = json.loads(_run(*_pinned(LOAD_CPUS, command)).splitlines()[-1])
+    lat = raw["latency_us"]
+    p50, p99 = lat["p50"] / 1000, lat["p99"] / 1000
     return {
         "target_rps": round(rate, 1),
-        "achieved_rps": round(len(latencies) / max(1, round(duration)), 1),
-        "clients": clients,
-        "p50_ms": p50,
-        "p99_ms": p99,
-        "p999_ms": pct(99.9),
+        "achieved_rps": round(raw["completed"] / raw["seconds"], 1),
+        "connections": 128,
+        "p50_ms": round(p50, 3),
+        "p99_ms": round(p99, 3),
+        "p999_ms": round(lat["p999"] / 1000, 3),
         "p99_over_p50": round(p99 / p50, 2) if p50 else None,
-        "errors": errors,
+        "late": raw["late"],
+        "errors": raw["non_2xx"] + raw["errors"],
     }
 
 
@@ -535,12 +531,13 @@ def run(mode_name: str) -> int:
         samples["pgbench"].append(result)
         print(f"  {'pgbench':18} {result['rps']:9.0f} tps")
     report = summarise(mode_name, mode, started, samples)
-    if mode.open_loop and shutil.which("h2load"):
+    binary = build_openloop(workdir) if mode.open_loop else None
+    if binary is not None:
         item = next(s for s in plan if s.name == "item_apikey")
         rate = (report["scenarios"]["item_apikey"]["rps"] or 0) / 2
         with servers["service"].running():
             wrk(item, mode.warmup, mode.connections)
-            report["latency_open_loop"] = {"item_apikey": open_loop(item, rate, mode.duration * 2, workdir)}
+            report["latency_open_loop"] = {"item_apikey": open_loop(binary, item, rate, mode.duration * 2)}
         if report["latency_open_loop"]["item_apikey"]["errors"]:
             report["failed"].append("latency_open_loop")
         print(f"open loop at {rate:.0f} rps: {report['latency_open_loop']['item_apikey']}")
@@ -635,7 +632,7 @@ def table(report: dict[str, Any]) -> str:
             "| Open loop: GET item (API key) | target req/s | achieved | p50 ms | p99 ms | p99.9 ms"
             " | p99 / p50 |",
             "|---|---:|---:|---:|---:|---:|---:|",
-            f"| h2load, {open_loop['clients']} connections | {_fmt(open_loop['target_rps'], 0)}"
+            f"| constant arrival, {open_loop['connections']} connections | {_fmt(open_loop['target_rps'], 0)}"
             f" | {_fmt(open_loop['achieved_rps'], 0)} | {_fmt(open_loop['p50_ms'])}"
             f" | {_fmt(open_loop['p99_ms'])}"
             f" | {_fmt(open_loop['p999_ms'])} | {_fmt(open_loop['p99_over_p50'])} (target <= 4) |",
