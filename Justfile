@@ -64,6 +64,12 @@ bench mode="full":
     @command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk
     uv run python -m bench.run {{mode}}
 
+# Profile one benchmark scenario with py-spy while wrk drives it (bench/profile.py): writes a
+# speedscope file and the hottest functions to bench/results/profiles/.
+bench-profile scenario="item_apikey" seconds="10":
+    @command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk
+    uv run python -m bench.profile {{scenario}} {{seconds}}
+
 # The background worker arrives with the events issue.
 worker:
     @echo "not yet: the job worker arrives with the events issue (inbound/outbound webhooks, email)." >&2

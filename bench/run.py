@@ -442,6 +442,8 @@ def scenarios(seed: dict[str, Any], mode: Mode, jwt: str) -> list[Scenario]:
     batch = json.dumps({"items": [{"name": f"Bench {i}", "price": i, "currency": "USD"} for i in range(100)]})
     return [
         Scenario("item_apikey", "service", items, headers=key),
+        # The service's own framework cost: a route with no auth, no I/O, all middleware on.
+        Scenario("health_live", "service", ["/health/live"]),
         Scenario("item_floor", "floor", items),
         Scenario("item_orm", "orm", items),
         Scenario(

@@ -23,6 +23,7 @@ from app.core.cache import Cache
 from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import Database
 from app.core.exceptions import exception_handlers
+from app.core.hooks import in_order
 from app.core.invalidation import InvalidationBus
 from app.core.logging import configure_logging, get_logger
 from app.core.middleware import ContextualLitestar
@@ -35,6 +36,7 @@ from app.items.controller import ItemsController
 from app.items.service import ItemsService
 from app.orgs.api_keys import ApiKeyAuthenticator
 from app.orgs.audit import AuditLogService
+from app.orgs.auth import authorize_org_request
 from app.orgs.controller import (
     ApiKeysController,
     AuditController,
@@ -155,7 +157,11 @@ def create_app(
             ActivityController,
         ],
         lifespan=[lifespan],
-        before_request=strict_json_body(authenticate=authenticate_request, dependency="principal"),
+        # Org access first (401/403/404 before anything reads the body), then strict bodies.
+        before_request=in_order(
+            authorize_org_request,
+            strict_json_body(authenticate=authenticate_request, dependency="principal"),
+        ),
         after_exception=[ErrorMonitoring.report_request_error],
         exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]
         openapi_config=_openapi(),

@@ -18,6 +18,7 @@ from litestar.params import FromPath
 from litestar.testing import AsyncTestClient
 from litestar.types import HTTPReceiveMessage, Message
 
+from app.core.access_log import access_log
 from app.core.config import Settings
 from app.core.exceptions import (
     ConflictError,
@@ -82,23 +83,26 @@ class JsonLines(logging.Handler):
 
 @pytest.fixture
 def json_log() -> Iterator[JsonLines]:
-    """JSON lines of the `app` loggers (access log included) at INFO, for one test.
+    """JSON lines of the `app` loggers and of the access log at INFO, for one test.
 
     The test settings log at WARNING, so the `app` logger is lowered to INFO for the test and
-    its records are kept here instead of reaching the root (stdout) handler.
+    its records, and the access log's lines (written without `logging`), are kept here instead
+    of reaching stdout.
     """
     handler = JsonLines()
     logger = logging.getLogger("app")
-    saved = (logger.level, logger.propagate)
+    saved = (logger.level, logger.propagate, access_log.sink)
     logger.setLevel(logging.INFO)
     logger.propagate = False
     logger.addHandler(handler)
+    access_log.sink = lambda line: handler.lines.append(line.decode().rstrip("\n"))
     try:
         yield handler
     finally:
         logger.removeHandler(handler)
         logger.setLevel(saved[0])
         logger.propagate = saved[1]
+        access_log.sink = saved[2]
 
 
 class RawResponse:

@@ -8,7 +8,6 @@ created, a published post and a comment (OrgCase.resources).
 
 from __future__ import annotations
 
-import inspect
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -20,6 +19,7 @@ from litestar import Litestar
 from litestar.routes import HTTPRoute
 
 from app.orgs.api_keys import generate_api_key
+from app.orgs.auth import ORG_ACCESS, OrgAccess
 from app.orgs.permissions import Permission, Role
 from tests.factories import Client, User, expect_data, unique
 
@@ -171,10 +171,10 @@ def org_scoped_routes(app: Litestar) -> set[tuple[str, str]]:
 
 
 def guard_requirements(app: Litestar) -> dict[tuple[str, str], tuple[Permission, bool]]:
-    """What the `requires(...)` guard of each org-scoped route checks: (permission, users_only).
+    """What each org-scoped route's ``opt=requires(...)`` asks: (permission, users_only).
 
-    Read from the guard closures, so the expected table in the test is checked against what the
-    app really enforces, not against a copy of it.
+    Read from the routes the app serves, so the expected table in the test is checked against
+    what the app really enforces, not against a copy of it.
     """
     found: dict[tuple[str, str], tuple[Permission, bool]] = {}
     for route in app.routes:
@@ -183,13 +183,10 @@ def guard_requirements(app: Litestar) -> dict[tuple[str, str], tuple[Permission,
         for method, (handler, _) in route.route_handler_map.items():
             if method in {"HEAD", "OPTIONS"}:
                 continue
-            checks = [
-                inspect.getclosurevars(guard).nonlocals
-                for guard in handler.resolve_guards()
-                if getattr(guard, "__qualname__", "").startswith("requires.")
-            ]
-            assert len(checks) == 1, f"{method} {route.path}: expected one requires() guard, got {checks}"
-            found[(str(method), route.path)] = (checks[0]["permission"], checks[0]["users_only"])
+            access = handler.opt.get(ORG_ACCESS)
+            assert isinstance(access, OrgAccess), f"{method} {route.path}: no opt=requires(...)"
+            assert not handler.resolve_guards(), f"{method} {route.path}: org access is checked by opt"
+            found[(str(method), route.path)] = (access.permission, access.users_only)
     return found
 
 

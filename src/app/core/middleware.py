@@ -15,8 +15,8 @@ from typing import Any, cast
 from litestar import Litestar
 from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message, Receive, Scope, Send
 
+from app.core.access_log import access_log
 from app.core.context import RequestContext, set_context
-from app.core.logging import get_logger
 
 __all__ = ["REQUEST_ID_HEADER", "ContextualLitestar"]
 
@@ -24,7 +24,6 @@ REQUEST_ID_HEADER = "X-Request-ID"
 _HEADER_KEY = b"x-request-id"
 # Accepted from clients as is; anything else (CR/LF injection, huge values) is replaced.
 _VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
-access_logger = get_logger("app.access")
 
 
 def _request_id(scope: Scope) -> str:
@@ -68,15 +67,7 @@ class ContextualLitestar(Litestar):
         try:
             await super().__call__(scope, receive, send_with_id)
         finally:
-            if self.access_log:
-                access_logger.info(
-                    "request",
-                    extra={
-                        "method": scope["method"],
-                        "path": scope["path"],
-                        "status": status,
-                        "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-                        "client_ip": context.client_ip,
-                    },
-                )
+            if self.access_log and access_log.enabled():
+                duration_ms = round((time.perf_counter() - started) * 1000, 2)
+                access_log.write(context, scope["method"], scope["path"], status, duration_ms)
             set_context(None)

@@ -3,12 +3,13 @@
 Litestar converts a decoded body into the route's Struct with msgspec's lenient mode
 (``strict=False``, hard-coded in Litestar 2.x), which turns numeric strings into numbers and
 ``"true"`` into True. An API that documents `price` as an integer must refuse a string.
-This ``before_request`` hook runs after the guards, and first authenticates the caller of routes
-that take a signed-in user as a dependency (so every caller is authenticated before their body
-is read: 401 comes before 422), then, before Litestar parses the body, it decodes the body strictly into the
-route's body type and answers 422 with the field's JSON path when strict decoding refuses
-what lenient decoding would accept. Undecodable JSON is left to Litestar (400 MALFORMED_JSON).
-The body is read once: Litestar keeps it on the request for its own parsing.
+This ``before_request`` step runs after the org access check (app.orgs.auth), and first
+authenticates the caller of routes that take a signed-in user as a dependency (so every caller
+is authenticated before their body is read: 401 comes before 422), then, before Litestar parses
+the body, it decodes the body strictly into the route's body type and answers 422 with the
+field's JSON path when strict decoding refuses what lenient decoding would accept. Undecodable
+JSON is left to Litestar (400 MALFORMED_JSON). The body is read once: Litestar keeps it on the
+request for its own parsing.
 """
 
 from __future__ import annotations

@@ -113,7 +113,7 @@ class ItemsController(Controller):
         "/items",
         status_code=201,
         summary="Create an item",
-        guards=[requires(Permission.RESOURCES_CREATE)],
+        opt=requires(Permission.RESOURCES_CREATE),
         response_headers=_ETAG_HEADER,
         responses=problem_responses(*_GUARDED, *_BODY),
     )
@@ -135,7 +135,7 @@ class ItemsController(Controller):
             "One statement, one round trip. If any row is invalid nothing is created and the 422 "
             "lists every problem with its row (`$.items[3].name`)."
         ),
-        guards=[requires(Permission.RESOURCES_CREATE)],
+        opt=requires(Permission.RESOURCES_CREATE),
         responses=problem_responses(*_GUARDED, *_BODY),
     )
     async def create_items(
@@ -154,7 +154,7 @@ class ItemsController(Controller):
             "Newest first by default. Every sort has its own index, and a filter on the sort key "
             "bounds the index scan, so page 1,000 costs what page 1 costs. `search` lists newest first."
         ),
-        guards=[requires(Permission.RESOURCES_READ)],
+        opt=requires(Permission.RESOURCES_READ),
         responses=problem_responses(400, *_GUARDED, 422),
     )
     async def list_items(
@@ -192,7 +192,7 @@ class ItemsController(Controller):
     @get(
         "/items/{item_id:uuid}",
         summary="One item (ETag; If-None-Match gives 304)",
-        guards=[requires(Permission.RESOURCES_READ)],
+        opt=requires(Permission.RESOURCES_READ),
         response_headers=_ETAG_HEADER,
         responses={**problem_responses(400, *_GUARDED)},
     )
@@ -213,7 +213,7 @@ class ItemsController(Controller):
         "/items/{item_id:uuid}",
         summary="Change an item (If-Match for optimistic concurrency: 412 if stale)",
         description="Members change the items they created; admins and owners any item.",
-        guards=[requires(Permission.RESOURCES_EDIT_OWN)],
+        opt=requires(Permission.RESOURCES_EDIT_OWN),
         response_headers=_ETAG_HEADER,
         responses=problem_responses(*_GUARDED, 412, *_BODY),
     )
@@ -232,7 +232,7 @@ class ItemsController(Controller):
         "/items/{item_id:uuid}",
         status_code=204,
         summary="Delete an item (soft; If-Match honoured)",
-        guards=[requires(Permission.RESOURCES_EDIT_OWN)],
+        opt=requires(Permission.RESOURCES_EDIT_OWN),
         responses=problem_responses(400, *_GUARDED, 412),
     )
     async def delete_item(

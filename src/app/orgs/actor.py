@@ -16,7 +16,7 @@ ActorType = Literal["user", "api_key"]
 
 
 class OrgActor(msgspec.Struct, frozen=True, kw_only=True):
-    """The caller of an org-scoped route, resolved by the route guard for the org in the path."""
+    """The caller of an org-scoped route, resolved by the route's access check for the org in the path."""
 
     org_id: UUID
     role: Role
@@ -36,7 +36,7 @@ class OrgActor(msgspec.Struct, frozen=True, kw_only=True):
         return role_allows(self.role, permission, is_api_key=self.is_api_key)
 
     def require(self, permission: Permission) -> None:
-        """Services re-check what the route guard checked: defence in depth."""
+        """Services re-check what the route's access check checked: defence in depth."""
         if not self.can(permission):
             raise PermissionDeniedError(_denied_message(self, permission))
 

@@ -1,25 +1,25 @@
-"""Route guards for org-scoped routes: who is calling, in which org, allowed to do what.
+"""Access to org-scoped routes: who is calling, in which org, allowed to do what.
 
-A guard runs before the body is read. It authenticates the caller (a user's access token or an
-API key), resolves their role in the org named by the path, and checks the permission the route
-needs. In the steady state none of this touches the database: the access token is verified
-in-process and its session, an API key and a user's membership each come from a short-lived
-per-worker cache that changes invalidate (`app.accounts.sessions`, `app.orgs.api_keys`,
-`app.orgs.memberships`). A caller who is not in that org, or an API key of another org, gets
-404: the answer never reveals whether the org exists. The resolved `OrgActor` is handed to the
-handler.
+Each route under ``/orgs/{org_id}`` declares what it needs with ``opt=requires(permission)``;
+`authorize_org_request` checks it in the app's ``before_request`` hook, before the body is
+read: it authenticates the caller (a user's access token or an API key), resolves their role in
+the org named by the path, and checks the permission. In the steady state none of this touches
+the database: the access token is verified in-process and its session, an API key and a user's
+membership each come from a short-lived per-worker cache that changes invalidate
+(`app.accounts.sessions`, `app.orgs.api_keys`, `app.orgs.memberships`). A caller who is not in
+that org, or an API key of another org, gets 404: the answer never reveals whether the org
+exists. The resolved `OrgActor` is handed to the handler.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.di import NamedDependency, Provide
-from litestar.handlers.base import BaseRouteHandler
 
 from app.accounts.auth import bearer_token
 from app.accounts.service import AccountsService
@@ -32,7 +32,17 @@ from app.orgs.api_keys import ApiKeyAuthenticator, looks_like_api_key
 from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Permission, Role
 
-__all__ = ["API_KEY_HEADER", "ORG_ACTOR", "ORG_SECURITY", "org_service", "provide_org_actor", "requires"]
+__all__ = [
+    "API_KEY_HEADER",
+    "ORG_ACCESS",
+    "ORG_ACTOR",
+    "ORG_SECURITY",
+    "OrgAccess",
+    "authorize_org_request",
+    "org_service",
+    "provide_org_actor",
+    "requires",
+]
 
 API_KEY_HEADER = "x-api-key"
 ORG_SECURITY: list[dict[str, list[str]]] = [{"BearerToken": []}, {"ApiKey": []}]
@@ -80,25 +90,43 @@ async def resolve_org_actor(connection: ASGIConnection[Any, Any, Any, Any], org_
     return OrgActor(org_id=org_id, role=role, actor_type="user", actor_id=principal.user_id)
 
 
-OrgGuard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]
+ORG_ACCESS = "org_access"
 
 
-def requires(permission: Permission, *, users_only: bool = False) -> OrgGuard:
-    """A guard for routes under ``/orgs/{org_id}``: the caller must hold `permission` there."""
+@dataclass(frozen=True, slots=True)
+class OrgAccess:
+    """What a route under ``/orgs/{org_id}`` asks of its caller (kept in the route's `opt`)."""
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        org_id: UUID = connection.path_params["org_id"]
-        actor = await resolve_org_actor(connection, org_id)
-        context = current_context()
-        if context is not None:
-            context.org_id = str(org_id)
-            context.user_id = str(actor.actor_id) if actor.user_id else f"api_key:{actor.actor_id}"
-        if users_only and actor.is_api_key:
-            raise PermissionDeniedError("API keys cannot do this; sign in as a user.")
-        actor.require(permission)
-        connection.state[_ACTOR_STATE] = actor
+    permission: Permission
+    users_only: bool = False
 
-    return guard
+
+def requires(permission: Permission, *, users_only: bool = False) -> dict[str, Any]:
+    """Route options (``opt=requires(...)``) for a route under ``/orgs/{org_id}``: the caller
+    must hold `permission` there; with `users_only`, API keys are refused.
+
+    Checked by `authorize_org_request` in the app's ``before_request`` hook, which runs before
+    the body is read. Not a Litestar guard: Litestar hands every guard call a copy of the route
+    handler, which cost about 8 % of a cached item read (docs/BENCHMARKS.md).
+    """
+    return {ORG_ACCESS: OrgAccess(permission, users_only)}
+
+
+async def authorize_org_request(request: Request[Any, Any, Any]) -> None:
+    """Authenticate and authorize the caller of an org-scoped route; a no-op on other routes."""
+    access: OrgAccess | None = request.route_handler.opt.get(ORG_ACCESS)
+    if access is None:
+        return
+    org_id: UUID = request.path_params["org_id"]
+    actor = await resolve_org_actor(request, org_id)
+    context = current_context()
+    if context is not None:
+        context.org_id = str(org_id)
+        context.user_id = str(actor.actor_id) if actor.user_id else f"api_key:{actor.actor_id}"
+    if access.users_only and actor.is_api_key:
+        raise PermissionDeniedError("API keys cannot do this; sign in as a user.")
+    actor.require(access.permission)
+    request.state[_ACTOR_STATE] = actor
 
 
 def provide_org_actor(request: Request[Any, Any, Any]) -> OrgActor:

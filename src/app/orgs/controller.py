@@ -1,7 +1,8 @@
 """HTTP routes of the organizations feature: decode, call one service method, wrap the envelope.
 
-Routes under ``/orgs/{org_id}`` are guarded by `requires(permission)`, which authenticates the
-caller (user token or API key) and checks their role in that org before the body is read.
+Routes under ``/orgs/{org_id}`` declare ``opt=requires(permission)``: the app's before_request
+hook authenticates the caller (user token or API key) and checks their role in that org before
+the body is read (app.orgs.auth).
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ def _service(name: str) -> Provide:
 
 
 _ORG_ROUTE = {"actor": ORG_ACTOR, "orgs": org_service("orgs")}
-# Every guarded route can answer these: no or bad credentials, not allowed, not in this org.
+# Every org route can answer these: no or bad credentials, not allowed, not in this org.
 _GUARDED = (401, 403, 404)
 _BODY = (400, 413, 415, 422)
 
@@ -121,7 +122,7 @@ class OrgsController(Controller):
     @get(
         "/{org_id:uuid}",
         summary="One organization",
-        guards=[requires(Permission.ORG_READ)],
+        opt=requires(Permission.ORG_READ),
         dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(400, *_GUARDED),
@@ -134,7 +135,7 @@ class OrgsController(Controller):
     @patch(
         "/{org_id:uuid}",
         summary="Rename an organization or change its slug (owner, admin)",
-        guards=[requires(Permission.ORG_UPDATE)],
+        opt=requires(Permission.ORG_UPDATE),
         dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(*_GUARDED, 409, *_BODY),
@@ -149,7 +150,7 @@ class OrgsController(Controller):
         status_code=204,
         summary="Delete an organization (owner)",
         description="Soft delete: the org disappears for everyone and its API keys stop working at once.",
-        guards=[requires(Permission.ORG_DELETE, users_only=True)],
+        opt=requires(Permission.ORG_DELETE, users_only=True),
         dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(400, *_GUARDED),
@@ -161,7 +162,7 @@ class OrgsController(Controller):
         "/{org_id:uuid}/transfer-ownership",
         status_code=200,
         summary="Make another member an owner and step down to admin (owner)",
-        guards=[requires(Permission.ORG_TRANSFER, users_only=True)],
+        opt=requires(Permission.ORG_TRANSFER, users_only=True),
         dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(*_GUARDED, *_BODY),
@@ -179,7 +180,7 @@ class OrgsController(Controller):
         status_code=204,
         summary="Leave an organization",
         description="The last owner cannot leave (409 LAST_OWNER): make someone else an owner first.",
-        guards=[requires(Permission.ORG_READ, users_only=True)],
+        opt=requires(Permission.ORG_READ, users_only=True),
         dependencies=_ORG_ROUTE,
         security=ORG_SECURITY,
         responses=problem_responses(400, *_GUARDED, 409),
@@ -197,7 +198,7 @@ class MembersController(Controller):
     @get(
         "",
         summary="Members of the organization",
-        guards=[requires(Permission.MEMBERS_READ)],
+        opt=requires(Permission.MEMBERS_READ),
         responses=problem_responses(400, *_GUARDED, 422),
     )
     async def list_members(
@@ -213,7 +214,7 @@ class MembersController(Controller):
     @patch(
         "/{user_id:uuid}",
         summary="Change a member's role (owner, admin; only owners grant or touch the owner role)",
-        guards=[requires(Permission.MEMBERS_MANAGE)],
+        opt=requires(Permission.MEMBERS_MANAGE),
         responses=problem_responses(*_GUARDED, 409, *_BODY),
     )
     async def change_role(
@@ -229,7 +230,7 @@ class MembersController(Controller):
         "/{user_id:uuid}",
         status_code=204,
         summary="Remove a member (owner, admin; only owners remove owners)",
-        guards=[requires(Permission.MEMBERS_MANAGE)],
+        opt=requires(Permission.MEMBERS_MANAGE),
         responses=problem_responses(400, *_GUARDED, 409),
     )
     async def remove_member(
@@ -249,7 +250,7 @@ class InvitationsController(Controller):
         status_code=201,
         summary="Invite an email address with a role (owner, admin)",
         description="Inviting an address again refreshes its open invitation: a new link, role and expiry.",
-        guards=[requires(Permission.INVITATIONS_MANAGE, users_only=True)],
+        opt=requires(Permission.INVITATIONS_MANAGE, users_only=True),
         responses=problem_responses(*_GUARDED, 409, *_BODY),
     )
     async def invite(
@@ -263,7 +264,7 @@ class InvitationsController(Controller):
     @get(
         "",
         summary="Open invitations (expired ones are flagged)",
-        guards=[requires(Permission.INVITATIONS_MANAGE, users_only=True)],
+        opt=requires(Permission.INVITATIONS_MANAGE, users_only=True),
         responses=problem_responses(400, *_GUARDED, 422),
     )
     async def list_invitations(
@@ -280,7 +281,7 @@ class InvitationsController(Controller):
         "/{invitation_id:uuid}",
         status_code=204,
         summary="Revoke an open invitation",
-        guards=[requires(Permission.INVITATIONS_MANAGE, users_only=True)],
+        opt=requires(Permission.INVITATIONS_MANAGE, users_only=True),
         responses=problem_responses(400, *_GUARDED),
     )
     async def revoke_invitation(
@@ -329,7 +330,7 @@ class ApiKeysController(Controller):
         status_code=201,
         summary="Create an API key (owner, admin; signed in as a user)",
         description="The response carries the key (sk_<prefix>_<secret>) once; it cannot be shown again.",
-        guards=[requires(Permission.API_KEYS_MANAGE, users_only=True)],
+        opt=requires(Permission.API_KEYS_MANAGE, users_only=True),
         responses=problem_responses(*_GUARDED, *_BODY),
     )
     async def create_key(
@@ -343,7 +344,7 @@ class ApiKeysController(Controller):
     @get(
         "",
         summary="The organization's API keys (never their secrets)",
-        guards=[requires(Permission.API_KEYS_MANAGE, users_only=True)],
+        opt=requires(Permission.API_KEYS_MANAGE, users_only=True),
         responses=problem_responses(400, *_GUARDED, 422),
     )
     async def list_keys(
@@ -361,7 +362,7 @@ class ApiKeysController(Controller):
         status_code=204,
         summary="Revoke an API key",
         description="Refused at once here, and by every worker within API_KEY_CACHE_SECONDS.",
-        guards=[requires(Permission.API_KEYS_MANAGE, users_only=True)],
+        opt=requires(Permission.API_KEYS_MANAGE, users_only=True),
         responses=problem_responses(400, *_GUARDED),
     )
     async def revoke_key(
@@ -383,7 +384,7 @@ class AuditController(Controller):
         "",
         summary="The organization's audit log, newest first (owner, admin)",
         description="Filter by actor (user or API key id), action, and time range [since, until).",
-        guards=[requires(Permission.AUDIT_READ)],
+        opt=requires(Permission.AUDIT_READ),
         responses=problem_responses(400, *_GUARDED, 422),
     )
     async def list_events(

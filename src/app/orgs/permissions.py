@@ -1,9 +1,9 @@
 """Roles and what each may do in an organization: the permission matrix, defined once.
 
 docs/PERMISSIONS.md renders this table for people; `tests/orgs/test_permissions_doc.py` checks
-that the two agree. Route guards check the permission a route needs; services re-check it and
-add the rules that depend on the object (an admin cannot touch an owner, members edit only
-their own resources).
+that the two agree. Each org route's access check (app.orgs.auth.requires) checks the permission
+it needs; services re-check it and add the rules that depend on the object (an admin cannot
+touch an owner, members edit only their own resources).
 """
 
 from __future__ import annotations

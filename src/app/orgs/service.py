@@ -312,7 +312,7 @@ class OrgsService:
     ) -> tuple[OrgRow, OrgActor]:
         """Lock the org, then re-read the caller's role under the lock and re-check `permission`.
 
-        The guard resolved the role before the lock was taken; a concurrent request may have
+        The access check resolved the role before the lock was taken; a concurrent request may have
         demoted or removed the caller since. Decisions under the lock use the fresh role.
         An API key's role lives on the key row, so only user actors need the re-read.
         """

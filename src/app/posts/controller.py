@@ -51,7 +51,7 @@ class PostsController(Controller):
         "",
         status_code=201,
         summary="Write a post (members; people only, not API keys)",
-        guards=[requires(Permission.RESOURCES_CREATE, users_only=True)],
+        opt=requires(Permission.RESOURCES_CREATE, users_only=True),
         responses=problem_responses(*_GUARDED, *_BODY),
     )
     async def create_post(
@@ -62,7 +62,7 @@ class PostsController(Controller):
     @get(
         "",
         summary="Posts, newest first (drafts: your own; admins see all)",
-        guards=[requires(Permission.RESOURCES_READ)],
+        opt=requires(Permission.RESOURCES_READ),
         responses=problem_responses(400, *_GUARDED, 422),
     )
     async def list_posts(
@@ -82,7 +82,7 @@ class PostsController(Controller):
     @get(
         "/{post_id:uuid}",
         summary="One post",
-        guards=[requires(Permission.RESOURCES_READ)],
+        opt=requires(Permission.RESOURCES_READ),
         responses=problem_responses(400, *_GUARDED),
     )
     async def get_post(
@@ -93,7 +93,7 @@ class PostsController(Controller):
     @patch(
         "/{post_id:uuid}",
         summary="Change a post (its author, or an admin)",
-        guards=[requires(Permission.RESOURCES_EDIT_OWN, users_only=True)],
+        opt=requires(Permission.RESOURCES_EDIT_OWN, users_only=True),
         responses=problem_responses(*_GUARDED, *_BODY),
     )
     async def update_post(
@@ -109,7 +109,7 @@ class PostsController(Controller):
         "/{post_id:uuid}",
         status_code=204,
         summary="Delete a post and its comments (its author, or an admin)",
-        guards=[requires(Permission.RESOURCES_EDIT_OWN, users_only=True)],
+        opt=requires(Permission.RESOURCES_EDIT_OWN, users_only=True),
         responses=problem_responses(400, *_GUARDED),
     )
     async def delete_post(
@@ -121,7 +121,7 @@ class PostsController(Controller):
         "/{post_id:uuid}/comments",
         status_code=201,
         summary="Comment on a post (members; people only)",
-        guards=[requires(Permission.RESOURCES_CREATE, users_only=True)],
+        opt=requires(Permission.RESOURCES_CREATE, users_only=True),
         responses=problem_responses(*_GUARDED, *_BODY),
     )
     async def add_comment(
@@ -136,7 +136,7 @@ class PostsController(Controller):
     @get(
         "/{post_id:uuid}/comments",
         summary="A post's comments, oldest first",
-        guards=[requires(Permission.RESOURCES_READ)],
+        opt=requires(Permission.RESOURCES_READ),
         responses=problem_responses(400, *_GUARDED, 422),
     )
     async def list_comments(
@@ -153,7 +153,7 @@ class PostsController(Controller):
     @patch(
         "/{post_id:uuid}/comments/{comment_id:uuid}",
         summary="Edit a comment (its author only)",
-        guards=[requires(Permission.RESOURCES_EDIT_OWN, users_only=True)],
+        opt=requires(Permission.RESOURCES_EDIT_OWN, users_only=True),
         responses=problem_responses(*_GUARDED, *_BODY),
     )
     async def edit_comment(
@@ -170,7 +170,7 @@ class PostsController(Controller):
         "/{post_id:uuid}/comments/{comment_id:uuid}",
         status_code=204,
         summary="Delete a comment (its author, or an admin)",
-        guards=[requires(Permission.RESOURCES_EDIT_OWN, users_only=True)],
+        opt=requires(Permission.RESOURCES_EDIT_OWN, users_only=True),
         responses=problem_responses(400, *_GUARDED),
     )
     async def delete_comment(
