@@ -6,6 +6,7 @@ process with one line naming the variable.
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
@@ -131,9 +132,14 @@ def create_app(
         if redis is None:
             logger.warning("REDIS_URL not set: running without Redis (development only)")
         logger.info("started", extra={"environment": settings.environment})
+        # Everything built so far (modules, routes, schemas, services) lives as long as the
+        # process: out of the collector's sight, full collections no longer walk it again and
+        # again (docs/BENCHMARKS.md).
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await bus.stop()
             await api_keys.stop()
             await db.close()

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import sys
 
 import pytest
 
-from app.core.access_log import AccessLog
+from app.core.access_log import AccessLog, StdoutSink
 from app.core.context import RequestContext
 from app.core.logging import get_logger
 
@@ -59,3 +60,16 @@ def test_the_app_access_logger_level_turns_it_off() -> None:
         assert access.enabled()
     finally:
         logger.setLevel(saved)
+
+
+async def test_inside_the_event_loop_lines_are_flushed_together_soon_after(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    access = AccessLog()
+    for n in range(3):
+        access.write(RequestContext(f"req-{n}"), "GET", "/health/live", 200, 0.1)
+
+    await asyncio.sleep(StdoutSink.FLUSH_SECONDS * 3)
+
+    ids = [json.loads(line)["request_id"] for line in capfd.readouterr().out.splitlines()]
+    assert ids == ["req-0", "req-1", "req-2"]

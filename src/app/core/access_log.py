@@ -8,6 +8,8 @@ decides whether lines are written (`LOG_LEVEL=WARNING` turns them off).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Callable
@@ -17,7 +19,7 @@ import msgspec
 
 from app.core.context import RequestContext
 
-__all__ = ["AccessLine", "AccessLog", "access_log"]
+__all__ = ["AccessLine", "AccessLog", "StdoutSink", "access_log"]
 
 LOGGER_NAME = "app.access"
 
@@ -39,11 +41,37 @@ class AccessLine(msgspec.Struct, kw_only=True):
     client_ip: str | None
 
 
-def _write_stdout(line: bytes) -> None:
-    stream = sys.stdout
-    stream.flush()  # whatever `logging` wrote first stays first
-    stream.buffer.write(line)
-    stream.buffer.flush()
+class StdoutSink:
+    """Appends lines to stdout's buffer and flushes it at most every `FLUSH_SECONDS`.
+
+    A flush per line was a `write` system call per request. Lines wait at most this long (and
+    any other log line flushes them first, so the order of lines is kept); a process killed
+    outright can lose that much of its access log, never an error line (`logging` flushes those
+    itself).
+    """
+
+    FLUSH_SECONDS = 0.1
+
+    def __init__(self) -> None:
+        self._flush_due = False
+
+    def __call__(self, line: bytes) -> None:
+        stream = sys.stdout
+        stream.buffer.write(line)
+        if self._flush_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the event loop: nothing would flush it later
+            stream.buffer.flush()
+            return
+        self._flush_due = True
+        loop.call_later(self.FLUSH_SECONDS, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_due = False
+        with contextlib.suppress(OSError, ValueError):  # stdout closed or gone at shutdown
+            sys.stdout.buffer.flush()
 
 
 class AccessLog:
@@ -52,7 +80,7 @@ class AccessLog:
     def __init__(self) -> None:
         self._logger = logging.getLogger(LOGGER_NAME)
         self._encoder = msgspec.json.Encoder()
-        self.sink: Callable[[bytes], None] = _write_stdout
+        self.sink: Callable[[bytes], None] = StdoutSink()
 
     def enabled(self) -> bool:
         return self._logger.isEnabledFor(logging.INFO)
