@@ -17,6 +17,8 @@ from tests.factories import Client
 
 PUBLIC = {
     ("GET", "/health/live"),
+    # Authenticated by the HMAC signature of the body, not by a user or key (docs/EVENTS.md).
+    ("POST", "/webhooks/{source:str}"),
     ("GET", "/health/ready"),
     ("POST", "/auth/register"),
     ("POST", "/auth/verify-email"),

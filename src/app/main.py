@@ -33,6 +33,8 @@ from app.core.redis import create_redis
 from app.core.security import PasswordHashing, TokenCodec
 from app.core.strict_body import strict_json_body
 from app.health.controller import HealthController
+from app.inbound.controller import InboundWebhooksController
+from app.inbound.service import InboundService
 from app.items.controller import ItemsController
 from app.items.service import ItemsService
 from app.orgs.api_keys import ApiKeyAuthenticator
@@ -127,6 +129,7 @@ def create_app(
         app.state["audit"] = AuditLogService(db=db)
         app.state["items"] = ItemsService(db=db, cache=cache)
         app.state["posts"] = PostsService(db=db)
+        app.state["inbound"] = InboundService(settings=settings, db=db)
         bus.start()
         api_keys.start()
         if redis is None:
@@ -161,6 +164,7 @@ def create_app(
             ItemsController,
             PostsController,
             ActivityController,
+            InboundWebhooksController,
         ],
         lifespan=[lifespan],
         # Org access first (401/403/404 before anything reads the body), then strict bodies.

@@ -176,3 +176,42 @@ def test_start_up_with_bad_settings_exits_2_with_one_line(extra: dict[str, str],
     assert len(lines) == 1, result.stderr
     assert variable in lines[0]
     assert "Traceback" not in result.stderr
+
+
+# ---- inbound webhook sources -------------------------------------------------------------------
+
+
+def test_webhook_sources_come_from_their_secret_variables() -> None:
+    settings = load_settings(
+        {
+            "DATABASE_URL": DATABASE_URL,
+            "WEBHOOK_SECRET_STRIPE": "whsec_old_0123456789, whsec_new_0123456789",
+            "WEBHOOK_SECRET_GIT_HUB": "github-secret-0123456789",
+            "WEBHOOK_SECRET_EMPTY": "",
+        }
+    )
+    assert settings.webhook_secrets == {
+        "stripe": ("whsec_old_0123456789", "whsec_new_0123456789"),
+        "git_hub": ("github-secret-0123456789",),
+    }
+
+
+def test_no_webhook_source_without_a_variable() -> None:
+    assert load_settings({"DATABASE_URL": DATABASE_URL}).webhook_secrets == {}
+
+
+def test_a_short_webhook_secret_is_refused() -> None:
+    message = config_error({"DATABASE_URL": DATABASE_URL, "WEBHOOK_SECRET_ACME": "short"})
+    assert message.startswith("WEBHOOK_SECRET_ACME:")
+    assert "16" in message
+
+
+def test_webhook_secrets_is_not_itself_a_variable() -> None:
+    """WEBHOOK_SECRETS (no source) is not a source named "s" nor the settings field."""
+    settings = load_settings({"DATABASE_URL": DATABASE_URL, "WEBHOOK_SECRETS": "x" * 20})
+    assert settings.webhook_secrets == {}
+
+
+def test_production_refuses_loopback_webhooks() -> None:
+    message = config_error({**PRODUCTION, "WEBHOOK_ALLOW_LOOPBACK": "true"})
+    assert message.startswith("WEBHOOK_ALLOW_LOOPBACK:")

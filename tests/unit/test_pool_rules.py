@@ -20,7 +20,8 @@ from app.core.db import SQL_DIR
 ROOT = SQL_DIR.parent
 SRC_DIR = ROOT / "src"
 # Modules allowed to LISTEN because they do it on a dedicated (non-pooled) connection.
-DEDICATED_CONNECTION_MODULES: frozenset[str] = frozenset()
+# The job worker LISTENs for NOTIFY on a connection of its own, never a pooled one.
+DEDICATED_CONNECTION_MODULES: frozenset[str] = frozenset({"app/jobs/worker.py"})
 
 SESSION_SET = re.compile(r"^SET\s+(?!LOCAL\b)(?:SESSION\s+)?[a-z_][a-z0-9_.]*\s*(?:=|\bTO\b)", re.I)
 SESSION_STATE = [

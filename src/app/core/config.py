@@ -25,6 +25,10 @@ DEV_SECRET_KEY = "dev-insecure-secret-key-change-me-0123456789"
 _PATH_RE = re.compile(r"`\$\.(\w+)`")
 
 
+def _no_sources() -> dict[str, tuple[str, ...]]:
+    return {}
+
+
 class ConfigError(Exception):
     """A setting is missing or invalid; the message names the variable."""
 
@@ -81,6 +85,42 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     argon2_parallelism: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
     password_hash_concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
 
+    # Inbound webhooks: one source per WEBHOOK_SECRET_<SOURCE> variable (several secrets,
+    # comma-separated, while rotating). Filled by load_settings, not by a variable of this name.
+    webhook_secrets: dict[str, tuple[str, ...]] = msgspec.field(default_factory=_no_sources)
+    webhook_max_body_bytes: Annotated[int, msgspec.Meta(ge=1_024, le=10_485_760)] = 262_144
+    webhook_tolerance_seconds: Annotated[int, msgspec.Meta(ge=30, le=3_600)] = 300
+    # Outbound webhooks: per-attempt timeout; an endpoint failing without a success for this
+    # long (and at least webhook_disable_after_failures times in a row) is disabled.
+    webhook_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=30)] = 10.0
+    webhook_disable_after_hours: Annotated[float, msgspec.Meta(gt=0, le=720)] = 72.0
+    webhook_disable_after_failures: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
+    # Lets endpoints on 127.0.0.1/::1 through the SSRF guard: tests and local development only.
+    webhook_allow_loopback: bool = False
+    max_webhook_endpoints_per_org: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
+
+    # The job worker (python -m app.worker).
+    worker_concurrency: Annotated[int, msgspec.Meta(ge=1, le=256)] = 8
+    worker_poll_seconds: Annotated[float, msgspec.Meta(gt=0, le=300)] = 5.0
+    # Renewed every third of this while a job runs: how soon a dead worker's jobs run again.
+    job_lease_seconds: Annotated[float, msgspec.Meta(ge=3, le=3_600)] = 30.0
+    worker_shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=600)] = 20.0
+    job_retention_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 7
+    # Extra modules whose `register(registry, context)` adds job kinds (comma-separated).
+    job_handler_modules: str = ""
+
+    # Email: "log" (development), "file" (one .eml per email in mail_file_dir) or "smtp".
+    mail_backend: Literal["log", "file", "smtp"] = "log"
+    mail_from_address: str = "App <no-reply@localhost>"
+    mail_file_dir: str = ".data/mail"
+    smtp_host: str = "localhost"
+    smtp_port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] = 25
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
+
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
@@ -103,6 +143,8 @@ def _check(settings: Settings) -> None:
             raise ConfigError("REDIS_URL: required in production")
         if settings.log_email_links:
             raise ConfigError("LOG_EMAIL_LINKS: must be off in production (links carry secrets)")
+        if settings.webhook_allow_loopback:
+            raise ConfigError("WEBHOOK_ALLOW_LOOPBACK: must be off in production (SSRF)")
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -113,6 +155,7 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         value = env.get(name.upper())
         if value is not None and value != "":
             raw[name] = value
+    raw.pop("webhook_secrets", None)
     if "database_url" not in raw:
         raise ConfigError("DATABASE_URL: missing (a postgresql:// URL is required)")
     try:
@@ -122,5 +165,27 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         match = _PATH_RE.search(message)
         variable = match.group(1).upper() if match else "settings"
         raise ConfigError(f"{variable}: {message.split(' - at ')[0]}") from None
+    settings = msgspec.structs.replace(settings, webhook_secrets=_webhook_secrets(env))
     _check(settings)
     return settings
+
+
+_WEBHOOK_SECRET_PREFIX = "WEBHOOK_SECRET_"
+_SOURCE_RE = re.compile(r"[a-z0-9][a-z0-9_]{0,31}")
+MIN_WEBHOOK_SECRET_LENGTH = 16
+
+
+def _webhook_secrets(env: Mapping[str, str]) -> dict[str, tuple[str, ...]]:
+    """`WEBHOOK_SECRET_STRIPE=a,b` -> {"stripe": ("a", "b")}: the enabled inbound sources."""
+    found: dict[str, tuple[str, ...]] = {}
+    for name, value in env.items():
+        if not name.startswith(_WEBHOOK_SECRET_PREFIX) or not value.strip():
+            continue
+        source = name.removeprefix(_WEBHOOK_SECRET_PREFIX).lower()
+        if not _SOURCE_RE.fullmatch(source):
+            raise ConfigError(f"{name}: the source name must be letters, digits and _ (at most 32)")
+        secrets = tuple(part.strip() for part in value.split(",") if part.strip())
+        if any(len(secret) < MIN_WEBHOOK_SECRET_LENGTH for secret in secrets):
+            raise ConfigError(f"{name}: each secret must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters")
+        found[source] = secrets
+    return found

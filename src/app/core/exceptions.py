@@ -32,6 +32,7 @@ __all__ = [
     "ConflictError",
     "InvalidTokenError",
     "NotFoundError",
+    "PayloadTooLargeError",
     "PermissionDeniedError",
     "PreconditionFailedError",
     "ServiceUnavailableError",
@@ -121,6 +122,12 @@ class UnsupportedMediaTypeError(AppError):
     status_code = 415
     error_code = ErrorCode.UNSUPPORTED_MEDIA_TYPE
     default_message = "Send the request body as JSON: Content-Type: application/json."
+
+
+class PayloadTooLargeError(AppError):
+    status_code = 413
+    error_code = ErrorCode.PAYLOAD_TOO_LARGE
+    default_message = "The request body is too large."
 
 
 class ServiceUnavailableError(AppError):

@@ -1,7 +1,8 @@
 """Email notifications: queued in the outbox inside the caller's transaction.
 
-Delivery (SMTP, retries, the worker) comes with the notifications issue; until then a queued
-email is a row in `email_outbox` plus a log line. In development, `LOG_EMAIL_LINKS=true` also
+A queued email is a row in `email_outbox` and an `email.send` job, written together in the
+transaction of the change that causes it: the email exists if and only if the change commits.
+The worker sends it (app.notifications.delivery). In development, `LOG_EMAIL_LINKS=true` also
 logs the link it carries, so the flows can be followed with curl; production refuses it.
 """
 
@@ -13,6 +14,7 @@ from uuid import UUID
 from app.core.db import Connection
 from app.core.ids import new_id
 from app.core.logging import get_logger
+from app.jobs.kinds import EMAIL_SEND
 from app.notifications import queries
 
 __all__ = ["EmailTemplate", "queue_email"]
@@ -24,6 +26,7 @@ class EmailTemplate(StrEnum):
     VERIFY_EMAIL = "verify_email"
     PASSWORD_RESET = "password_reset"
     ORG_INVITATION = "org_invitation"
+    WEBHOOK_ENDPOINT_DISABLED = "webhook_endpoint_disabled"
 
 
 async def queue_email(
@@ -34,6 +37,7 @@ async def queue_email(
     template: EmailTemplate,
     link: str,
     log_link: bool = False,
+    extra_payload: dict[str, str] | None = None,
 ) -> UUID:
     """Write the email to the outbox; it is sent only if the surrounding transaction commits."""
     email_id = new_id()
@@ -43,7 +47,9 @@ async def queue_email(
         user_id=user_id,
         template=template.value,
         to_address=to_address,
-        payload={"link": link},
+        payload={**(extra_payload or {}), "link": link},
+        job_id=new_id(),
+        max_attempts=EMAIL_SEND.max_attempts,
     )
     extra: dict[str, str] = {"email_id": str(email_id), "template": template.value}
     if log_link:

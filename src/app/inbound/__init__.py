@@ -1,0 +1,1 @@
+"""Inbound webhooks: verify, store once, acknowledge; a worker job runs the event's handler."""

@@ -1,0 +1,1 @@
+"""Background jobs: a durable queue in PostgreSQL, claimed by `python -m app.worker`."""

@@ -1,0 +1,42 @@
+"""Which function runs each kind of job, and the errors a handler raises to steer retries."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from app.jobs.kinds import JobSpec
+from app.jobs.structs import ClaimedJob
+
+__all__ = ["Handler", "JobRegistry", "PermanentJobError", "Registered"]
+
+Handler = Callable[[ClaimedJob], Awaitable[None]]
+
+
+class PermanentJobError(Exception):
+    """Retrying cannot help (bad payload, refused recipient): the job goes dead at once."""
+
+
+@dataclass(frozen=True, slots=True)
+class Registered:
+    spec: JobSpec
+    handler: Handler
+
+
+class JobRegistry:
+    """Kinds to handlers. A job of a kind nobody registered goes dead (it would never succeed)."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, Registered] = {}
+
+    def register(self, spec: JobSpec, handler: Handler) -> None:
+        if spec.name in self._kinds:
+            raise ValueError(f"job kind {spec.name!r} has a handler already")
+        self._kinds[spec.name] = Registered(spec, handler)
+
+    def get(self, kind: str) -> Registered | None:
+        return self._kinds.get(kind)
+
+    @property
+    def kinds(self) -> list[str]:
+        return sorted(self._kinds)

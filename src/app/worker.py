@@ -1,0 +1,106 @@
+"""The background worker: ``python -m app.worker`` (``just worker``).
+
+Runs the job queue (app.jobs.worker) with every job kind of the service bound to its handler.
+Forks add their own job kinds and inbound event handlers without editing this file: each module
+named in JOB_HANDLER_MODULES has a ``register(context: WorkerContext)`` function.
+Stops on SIGTERM or SIGINT: no new claims, running jobs get WORKER_SHUTDOWN_GRACE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import importlib
+import signal
+import sys
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from app.core.config import ConfigError, Settings, load_settings
+from app.core.db import Database
+from app.core.logging import configure_logging, get_logger
+from app.core.monitoring import ErrorMonitoring
+from app.inbound.handlers import InboundHandlers, process_inbound_event
+from app.jobs.kinds import EMAIL_SEND, INBOUND_PROCESS
+from app.jobs.registry import JobRegistry
+from app.jobs.worker import Worker
+from app.notifications.delivery import EmailDelivery, mail_settings
+from app.notifications.mailer import mailer_from_settings
+
+__all__ = ["WorkerContext", "build_worker", "main"]
+
+logger = get_logger("app.worker")
+
+
+@dataclass
+class WorkerContext:
+    """What handler modules get to register with: the settings, the pool and both registries."""
+
+    settings: Settings
+    db: Database
+    jobs: JobRegistry = field(default_factory=JobRegistry)
+    inbound: InboundHandlers = field(default_factory=InboundHandlers)
+
+
+def register_service_jobs(context: WorkerContext) -> None:
+    db = context.db
+    context.jobs.register(INBOUND_PROCESS, functools.partial(process_inbound_event, db, context.inbound))
+    mailer = mailer_from_settings(mail_settings(context.settings))
+    context.jobs.register(EMAIL_SEND, EmailDelivery(db=db, mailer=mailer).send)
+
+
+def load_handler_modules(context: WorkerContext) -> None:
+    for name in filter(None, (part.strip() for part in context.settings.job_handler_modules.split(","))):
+        module = importlib.import_module(name)
+        module.register(context)
+        logger.info("job handler module loaded", extra={"handler_module": name})
+
+
+def build_worker(
+    settings: Settings, db: Database, *, name: str | None = None
+) -> tuple[Worker, WorkerContext]:
+    context = WorkerContext(settings=settings, db=db)
+    register_service_jobs(context)
+    load_handler_modules(context)
+    worker = Worker(
+        db=db,
+        database_url=settings.database_url,
+        registry=context.jobs,
+        concurrency=settings.worker_concurrency,
+        poll_seconds=settings.worker_poll_seconds,
+        lease_seconds=settings.job_lease_seconds,
+        shutdown_grace_seconds=settings.worker_shutdown_grace_seconds,
+        finished_retention=timedelta(days=settings.job_retention_days),
+        name=name,
+    )
+    return worker, context
+
+
+async def run(settings: Settings) -> None:
+    db = Database(settings)
+    await db.connect()
+    try:
+        worker, _ = build_worker(settings, db)
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, worker.stop)
+        await worker.run()
+    finally:
+        await db.close()
+        ErrorMonitoring.flush()
+
+
+def main() -> int:
+    try:
+        settings = load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)  # noqa: T201
+        return 2
+    configure_logging(settings.log_level)
+    ErrorMonitoring.init_sentry(settings)
+    asyncio.run(run(settings))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
