@@ -70,6 +70,10 @@ bench-profile scenario="item_apikey" seconds="10":
     @command -v wrk >/dev/null || apt-get install -y wrk >/dev/null || sudo apt-get install -y wrk
     uv run python -m bench.profile {{scenario}} {{seconds}}
 
+# Grant or revoke platform admin (the /admin routes): `just admin grant someone@example.com`.
+admin action email:
+    uv run python -m app.admin.cli {{action}} {{email}}
+
 # The background worker: runs queued jobs (inbound webhook events, outbound deliveries, email).
 worker:
     uv run python -m app.worker

@@ -6,6 +6,7 @@ another key are all refused with 401 before any work is done.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 
@@ -41,6 +42,14 @@ SIGNED_IN = {
     ("GET", "/orgs"),
     ("POST", "/invitations/accept"),
     ("GET", "/users/me/activity"),
+    # Signed in and a platform admin as well (tests/admin/test_admin.py checks the 403).
+    ("GET", "/admin/jobs"),
+    ("GET", "/admin/jobs/counts"),
+    ("GET", "/admin/jobs/{job_id:uuid}"),
+    ("POST", "/admin/jobs/{job_id:uuid}/retry"),
+    ("GET", "/admin/inbound-events"),
+    ("GET", "/admin/inbound-events/counts"),
+    ("POST", "/admin/inbound-events/{source:str}/{event_id:str}/retry"),
 }
 # Routes under /orgs/{org_id}: a user token or an API key, then the caller's role in that org
 # (tests/orgs/test_role_matrix.py checks every role against every one of them).
@@ -90,10 +99,20 @@ def app_routes(app: Litestar) -> set[tuple[str, str]]:
 
 
 def concrete(path: str) -> str:
-    names = ("session_id", "user_id", "org_id", "invitation_id", "key_id", "item_id", "post_id", "comment_id")
+    names = (
+        "session_id",
+        "user_id",
+        "org_id",
+        "invitation_id",
+        "key_id",
+        "item_id",
+        "post_id",
+        "comment_id",
+        "job_id",
+    )
     for name in names:
         path = path.replace(f"{{{name}:uuid}}", str(uuid.uuid4()))
-    return path
+    return re.sub(r"\{(\w+):str\}", r"\1", path)
 
 
 def test_every_route_is_classified(app: Litestar) -> None:

@@ -20,6 +20,8 @@ from sentry_sdk.transport import Transport
 from app.accounts.auth import authenticate_request
 from app.accounts.controller import AuthController, UsersController
 from app.accounts.service import AccountsService
+from app.admin.controller import AdminController
+from app.admin.service import AdminService
 from app.core.cache import Cache
 from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import Database
@@ -130,6 +132,7 @@ def create_app(
         app.state["items"] = ItemsService(db=db, cache=cache)
         app.state["posts"] = PostsService(db=db)
         app.state["inbound"] = InboundService(settings=settings, db=db)
+        app.state["admin"] = AdminService(db=db)
         bus.start()
         api_keys.start()
         if redis is None:
@@ -165,6 +168,7 @@ def create_app(
             PostsController,
             ActivityController,
             InboundWebhooksController,
+            AdminController,
         ],
         lifespan=[lifespan],
         # Org access first (401/403/404 before anything reads the body), then strict bodies.

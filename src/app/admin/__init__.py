@@ -1,0 +1,1 @@
+"""Platform administration: the job queue and inbound events, for operators (/admin/...)."""

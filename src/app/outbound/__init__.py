@@ -1,0 +1,1 @@
+"""Outbound webhooks: org endpoints, domain events from the outbox, signed deliveries."""
