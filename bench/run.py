@@ -297,6 +297,26 @@ class Scenario:
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=lambda: {})
     body: str = ""
+    signed_events: bool = False  # POST a freshly signed webhook event, a new id per request
+
+
+WEBHOOK_SOURCE = "bench"
+WEBHOOK_SECRET = "bench-webhook-secret-0123456789"
+EVENTS_PER_SECOND = 20_000  # more than any run sends, so no event is sent twice
+
+
+def signed_events(path: str, count: int) -> Path:
+    """`count` webhook events with their own ids, signed now (the server accepts 5 minutes)."""
+    from app.webhooks.signing import signature_header
+
+    now = int(time.time())
+    run = secrets.token_hex(4)
+    with tempfile.NamedTemporaryFile("w", prefix="bench-events-", suffix=".tsv", delete=False) as lines:
+        out = Path(lines.name)
+        for n in range(count):
+            body = json.dumps({"id": f"evt_{run}_{n}", "type": "bench.ping", "data": {"n": n}})
+            lines.write(f"{path}\t{signature_header([WEBHOOK_SECRET], now, body.encode())}\t{body}\n")
+    return out
 
 
 def wrk(scenario: Scenario, duration: float, connections: int) -> dict[str, Any]:
@@ -307,6 +327,13 @@ def wrk(scenario: Scenario, duration: float, connections: int) -> dict[str, Any]
         "BENCH_HEADERS": "|".join(f"{k}: {v}" for k, v in scenario.headers.items()),
         "BENCH_BODY": scenario.body,
     }
+    events = (
+        signed_events(scenario.paths[0], int(duration * EVENTS_PER_SECOND) + 1_000)
+        if scenario.signed_events
+        else None
+    )
+    if events is not None:
+        env["BENCH_FILE"] = str(events)
     command = _pinned(
         LOAD_CPUS,
         [
@@ -324,7 +351,11 @@ def wrk(scenario: Scenario, duration: float, connections: int) -> dict[str, Any]
             f"http://127.0.0.1:{PORT}",
         ],
     )
-    out = _run(*command, env=env)
+    try:
+        out = _run(*command, env=env)
+    finally:
+        if events is not None:
+            events.unlink()
     line = next(line for line in reversed(out.splitlines()) if line.startswith("{"))
     raw = json.loads(line)
     seconds = raw["duration_us"] / 1e6
@@ -466,6 +497,8 @@ def scenarios(seed: dict[str, Any], mode: Mode, jwt: str) -> list[Scenario]:
         Scenario("activity", "service", [f"/users/me/activity?org_id={big['id']}"], headers=bearer),
         Scenario("post_item", "service", [f"/orgs/{small['id']}/items"], "POST", key, item),
         Scenario("post_batch_100", "service", [f"/orgs/{small['id']}/items:batch"], "POST", key, batch),
+        # Signed inbound webhooks: verify, store once and queue a job, one statement each.
+        Scenario("webhook_ingest", "service", [f"/webhooks/{WEBHOOK_SOURCE}"], "POST", signed_events=True),
     ]
 
 
@@ -489,6 +522,7 @@ def server_env(workdir: Path) -> dict[str, str]:
         "SECRET_KEY": secrets.token_urlsafe(48),
         "SENTRY_DSN": "http://public@127.0.0.1:9/1",  # the discarding transport never sends
         "ACCESS_LOG": "true",
+        f"WEBHOOK_SECRET_{WEBHOOK_SOURCE.upper()}": WEBHOOK_SECRET,
         "LOG_LEVEL": "INFO",
         "PYTHONPATH": str(ROOT),
     }

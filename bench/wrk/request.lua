@@ -3,6 +3,8 @@
 --   BENCH_PATHS    paths separated by "|", used in turn (e.g. several item ids)
 --   BENCH_HEADERS  "Name: value" pairs separated by "|"
 --   BENCH_BODY     the request body (optional)
+--   BENCH_FILE     instead of the above: one request per line, "path<TAB>signature<TAB>body",
+--                  each sent once in turn (signed webhook events, each with its own id)
 -- done() prints one JSON line with the counts and the latency percentiles (microseconds).
 
 local method = os.getenv("BENCH_METHOD") or "GET"
@@ -26,8 +28,18 @@ else
 end
 
 local requests = {}
-for i, path in ipairs(paths) do
-    requests[i] = wrk.format(method, path, headers, body)
+local file = os.getenv("BENCH_FILE")
+if file and file ~= "" then
+    headers["Content-Type"] = "application/json"
+    for line in io.lines(file) do
+        local path, signature, event = string.match(line, "^([^\t]+)\t([^\t]+)\t(.*)$")
+        headers["Webhook-Signature"] = signature
+        table.insert(requests, wrk.format(method, path, headers, event))
+    end
+else
+    for i, path in ipairs(paths) do
+        requests[i] = wrk.format(method, path, headers, body)
+    end
 end
 local next_request = 0
 
