@@ -21,11 +21,12 @@ from app.core.db import Database
 from app.core.logging import configure_logging, get_logger
 from app.core.monitoring import ErrorMonitoring
 from app.inbound.handlers import InboundHandlers, process_inbound_event
-from app.jobs.kinds import EMAIL_SEND, INBOUND_PROCESS
+from app.jobs.kinds import EMAIL_SEND, INBOUND_PROCESS, WEBHOOK_DELIVER, WEBHOOK_FAN_OUT
 from app.jobs.registry import JobRegistry
 from app.jobs.worker import Worker
 from app.notifications.delivery import EmailDelivery, mail_settings
 from app.notifications.mailer import mailer_from_settings
+from app.outbound.delivery import WebhookDelivery
 
 __all__ = ["WorkerContext", "build_worker", "main"]
 
@@ -47,6 +48,9 @@ def register_service_jobs(context: WorkerContext) -> None:
     context.jobs.register(INBOUND_PROCESS, functools.partial(process_inbound_event, db, context.inbound))
     mailer = mailer_from_settings(mail_settings(context.settings))
     context.jobs.register(EMAIL_SEND, EmailDelivery(db=db, mailer=mailer).send)
+    webhooks = WebhookDelivery(settings=context.settings, db=db)
+    context.jobs.register(WEBHOOK_FAN_OUT, webhooks.fan_out)
+    context.jobs.register(WEBHOOK_DELIVER, webhooks.deliver)
 
 
 def load_handler_modules(context: WorkerContext) -> None:

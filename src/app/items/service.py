@@ -27,6 +27,8 @@ from app.items.structs import ItemBatchIn, ItemCursor, ItemIn, ItemOut, ItemPatc
 from app.items.validation import check_item, check_patch, normalise_item, patch_changes
 from app.orgs.actor import OrgActor
 from app.orgs.permissions import Permission
+from app.outbound.event_types import EventType
+from app.outbound.events import emit
 
 __all__ = ["ITEM_CACHE_SECONDS", "ItemFilters", "ItemsService"]
 
@@ -236,8 +238,10 @@ class ItemsService:
         if errors:
             raise ValidationError(details=errors)
         fields = normalise_item(data) | {"created_by_type": actor.actor_type, "created_by": actor.actor_id}
-        async with self._db.connection() as conn:
-            return await queries.insert_item(conn, org_id=actor.org_id, item_id=new_id(), fields=fields)
+        async with self._db.transaction() as conn:
+            item = await queries.insert_item(conn, org_id=actor.org_id, item_id=new_id(), fields=fields)
+            await emit(conn, actor.org_id, EventType.ITEM_CREATED, [item])
+        return item
 
     async def create_items(self, actor: OrgActor, data: ItemBatchIn) -> list[ItemOut]:
         """All rows or none, in one statement; every row's problems are reported together."""
@@ -260,14 +264,16 @@ class ItemsService:
             raise ValidationError(
                 f"{len(errors)} problem(s) in the batch; nothing was created.", details=errors
             )
-        async with self._db.connection() as conn:
-            return await queries.insert_items(
+        async with self._db.transaction() as conn:
+            items = await queries.insert_items(
                 conn,
                 org_id=actor.org_id,
                 rows_=rows,
                 created_by_type=actor.actor_type,
                 created_by=actor.actor_id,
             )
+            await emit(conn, actor.org_id, EventType.ITEM_CREATED, items)
+        return items
 
     async def update_item(
         self, actor: OrgActor, item_id: UUID, data: ItemPatchIn, if_match: IfMatch | None
@@ -277,7 +283,7 @@ class ItemsService:
         if errors:
             raise ValidationError(details=errors)
         changes = patch_changes(data)
-        async with self._db.connection() as conn:
+        async with self._db.transaction() as conn:
             current = await self._writable(conn, actor, item_id, if_match)
             if not changes:
                 return current
@@ -290,13 +296,14 @@ class ItemsService:
             )
             if updated is None:
                 await self._explain_miss(conn, actor.org_id, item_id)
+            await emit(conn, actor.org_id, EventType.ITEM_UPDATED, [updated])
         await self._cache.invalidate(self.namespace(actor.org_id, item_id))
         assert updated is not None
         return updated
 
     async def delete_item(self, actor: OrgActor, item_id: UUID, if_match: IfMatch | None) -> None:
         actor.require(Permission.RESOURCES_EDIT_OWN)
-        async with self._db.connection() as conn:
+        async with self._db.transaction() as conn:
             current = await self._writable(conn, actor, item_id, if_match)
             deleted = await queries.soft_delete_item(
                 conn,
@@ -306,6 +313,7 @@ class ItemsService:
             )
             if not deleted:
                 await self._explain_miss(conn, actor.org_id, item_id)
+            await emit(conn, actor.org_id, EventType.ITEM_DELETED, [{"id": str(item_id)}])
         await self._cache.invalidate(self.namespace(actor.org_id, item_id))
 
     async def _writable(

@@ -26,6 +26,8 @@ from app.orgs.audit import MAX_UUID, AuditAction, record_event
 from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Permission, Role, can_grant
 from app.orgs.structs import IdCursor, InvitationIn, InvitationOut, OrgOut
+from app.outbound.event_types import EventType
+from app.outbound.events import emit
 
 __all__ = ["InvitationsService"]
 
@@ -133,6 +135,12 @@ class InvitationsService:
                 )
             joined = OrgActor(
                 org_id=invitation.org_id, role=invitation.role, actor_type="user", actor_id=user_id
+            )
+            await emit(
+                conn,
+                invitation.org_id,
+                EventType.MEMBER_ADDED,
+                [{"user_id": str(user_id), "role": invitation.role.value, "via": "invitation"}],
             )
             await record_event(
                 conn,

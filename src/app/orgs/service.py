@@ -27,6 +27,8 @@ from app.orgs.audit import NIL_UUID, AuditAction, record_event
 from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Permission, Role, can_grant
 from app.orgs.structs import IdCursor, MemberOut, OrgCreateIn, OrgOut, OrgPatchIn, OrgRow
+from app.outbound.event_types import EventType
+from app.outbound.events import emit
 
 __all__ = ["OrgsService"]
 
@@ -267,6 +269,12 @@ class OrgsService:
             if target.role is Role.OWNER and await queries.count_owners(conn, org_id=actor.org_id) <= 1:
                 raise _last_owner()
             await queries.delete_member(conn, org_id=actor.org_id, user_id=user_id)
+            await emit(
+                conn,
+                actor.org_id,
+                EventType.MEMBER_REMOVED,
+                [{"user_id": str(user_id), "role": target.role.value, "reason": "removed"}],
+            )
             await record_event(
                 conn,
                 actor,
@@ -288,6 +296,12 @@ class OrgsService:
                 raise _member_not_found()
             if role == Role.OWNER and await queries.count_owners(conn, org_id=actor.org_id) == 0:
                 raise _last_owner()  # rolls the delete back
+            await emit(
+                conn,
+                actor.org_id,
+                EventType.MEMBER_REMOVED,
+                [{"user_id": str(actor.user_id), "role": str(role), "reason": "left"}],
+            )
             await record_event(
                 conn,
                 actor,

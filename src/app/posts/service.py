@@ -23,6 +23,8 @@ from app.core.ids import new_id
 from app.core.pagination import cursor_time, decode_cursor, invalid_cursor, paginate
 from app.orgs.actor import OrgActor
 from app.orgs.permissions import Permission
+from app.outbound.event_types import EventType
+from app.outbound.events import emit
 from app.posts import queries
 from app.posts.queries import PostVisibility
 from app.posts.structs import (
@@ -92,8 +94,8 @@ class PostsService:
     async def create_post(self, actor: OrgActor, data: PostIn) -> PostOut:
         actor.require(Permission.RESOURCES_CREATE)
         author = _writer(actor)
-        async with self._db.connection() as conn:
-            return await queries.insert_post(
+        async with self._db.transaction() as conn:
+            post = await queries.insert_post(
                 conn,
                 org_id=actor.org_id,
                 post_id=new_id(),
@@ -102,6 +104,9 @@ class PostsService:
                 body=data.body,
                 published=data.published,
             )
+            if post.published:
+                await emit(conn, actor.org_id, EventType.POST_PUBLISHED, [post])
+        return post
 
     async def get_post(self, actor: OrgActor, post_id: UUID) -> PostOut:
         actor.require(Permission.RESOURCES_READ)
@@ -133,7 +138,7 @@ class PostsService:
     async def update_post(self, actor: OrgActor, post_id: UUID, data: PostPatchIn) -> PostOut:
         actor.require(Permission.RESOURCES_EDIT_OWN)
         _writer(actor)
-        async with self._db.connection() as conn:
+        async with self._db.transaction() as conn:
             post = await self._visible_post(conn, actor, post_id)
             self._check_editor(actor, post)
             updated = await queries.update_post(
@@ -144,6 +149,8 @@ class PostsService:
                 body=data.body if isinstance(data.body, str) else None,
                 published=data.published if isinstance(data.published, bool) else None,
             )
+            if updated is not None and updated.published and not post.published:
+                await emit(conn, actor.org_id, EventType.POST_PUBLISHED, [updated])
         if updated is None:
             raise _post_not_found()
         return updated
