@@ -69,6 +69,13 @@ ORG_SCOPED = {
     ("GET", "/orgs/{org_id:uuid}/api-keys"),
     ("DELETE", "/orgs/{org_id:uuid}/api-keys/{key_id:uuid}"),
     ("GET", "/orgs/{org_id:uuid}/audit"),
+    ("POST", "/orgs/{org_id:uuid}/webhook-endpoints"),
+    ("GET", "/orgs/{org_id:uuid}/webhook-endpoints"),
+    ("GET", "/orgs/{org_id:uuid}/webhook-endpoints/{endpoint_id:uuid}"),
+    ("PATCH", "/orgs/{org_id:uuid}/webhook-endpoints/{endpoint_id:uuid}"),
+    ("DELETE", "/orgs/{org_id:uuid}/webhook-endpoints/{endpoint_id:uuid}"),
+    ("POST", "/orgs/{org_id:uuid}/webhook-endpoints/{endpoint_id:uuid}/rotate-secret"),
+    ("GET", "/orgs/{org_id:uuid}/webhook-endpoints/{endpoint_id:uuid}/deliveries"),
     ("POST", "/orgs/{org_id:uuid}/items"),
     ("POST", "/orgs/{org_id:uuid}/items:batch"),
     ("GET", "/orgs/{org_id:uuid}/items"),
@@ -109,6 +116,7 @@ def concrete(path: str) -> str:
         "post_id",
         "comment_id",
         "job_id",
+        "endpoint_id",
     )
     for name in names:
         path = path.replace(f"{{{name}:uuid}}", str(uuid.uuid4()))

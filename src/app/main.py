@@ -54,6 +54,8 @@ from app.orgs.invitations import InvitationsService
 from app.orgs.key_management import ApiKeysService
 from app.orgs.memberships import MembershipCache
 from app.orgs.service import OrgsService
+from app.outbound.endpoints import WebhookEndpointsService
+from app.outbound.endpoints_controller import WebhookEndpointsController
 from app.posts.controller import ActivityController, PostsController
 from app.posts.service import PostsService
 
@@ -132,6 +134,7 @@ def create_app(
         app.state["items"] = ItemsService(db=db, cache=cache)
         app.state["posts"] = PostsService(db=db)
         app.state["inbound"] = InboundService(settings=settings, db=db)
+        app.state["webhook_endpoints"] = WebhookEndpointsService(db=db, settings=settings)
         app.state["admin"] = AdminService(db=db)
         bus.start()
         api_keys.start()
@@ -169,6 +172,7 @@ def create_app(
             ActivityController,
             InboundWebhooksController,
             AdminController,
+            WebhookEndpointsController,
         ],
         lifespan=[lifespan],
         # Org access first (401/403/404 before anything reads the body), then strict bodies.

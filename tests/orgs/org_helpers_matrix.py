@@ -65,6 +65,8 @@ class OrgCase:
     # write no posts). Acting on its own resources, a caller meets object rules that allow what
     # its role allows; "user:target"'s are someone else's for every caller.
     resources: dict[str, dict[str, str]]
+    # A webhook endpoint of the org, for the /webhook-endpoints/{endpoint_id} routes.
+    endpoint_id: str = ""
 
     def path(self, template: str, caller: str = "user:owner", owner: str | None = None) -> str:
         """`template` filled in; sub-resources are `owner`'s (default: the caller's own)."""
@@ -77,6 +79,7 @@ class OrgCase:
             .replace("{item_id:uuid}", own["item_id"])
             .replace("{post_id:uuid}", own["post_id"])
             .replace("{comment_id:uuid}", own["comment_id"])
+            .replace("{endpoint_id:uuid}", self.endpoint_id)
         )
 
 
@@ -122,7 +125,23 @@ async def seed_org(db: asyncpg.Pool[Any], people: dict[str, User]) -> OrgCase:
         key_ids[caller] = key_id
         spare_key_id = key_id
     resources = await _seed_resources(db, org_id, people, key_ids)
-    return OrgCase(org_id, people["target"].id, invitation_id, spare_key_id, credentials, resources)
+    endpoint_id = str(uuid.uuid4())
+    await db.execute(
+        "INSERT INTO webhook_endpoints (org_id, id, url, event_types, secret)"
+        " VALUES ($1, $2, 'https://example.com/hooks/matrix', '{*}', $3)",
+        org_id,
+        endpoint_id,
+        "whsec_" + uuid.uuid4().hex,
+    )
+    return OrgCase(
+        org_id,
+        people["target"].id,
+        invitation_id,
+        spare_key_id,
+        credentials,
+        resources,
+        endpoint_id=endpoint_id,
+    )
 
 
 async def _seed_resources(

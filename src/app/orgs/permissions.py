@@ -43,6 +43,7 @@ class Permission(StrEnum):
     RESOURCES_CREATE = "resources:create"
     RESOURCES_EDIT_OWN = "resources:edit_own"
     RESOURCES_EDIT_ANY = "resources:edit_any"
+    WEBHOOKS_MANAGE = "webhooks:manage"
 
 
 _VIEWER = frozenset({Permission.ORG_READ, Permission.MEMBERS_READ, Permission.RESOURCES_READ})
@@ -54,6 +55,7 @@ _ADMIN = _MEMBER | {
     Permission.API_KEYS_MANAGE,
     Permission.AUDIT_READ,
     Permission.RESOURCES_EDIT_ANY,
+    Permission.WEBHOOKS_MANAGE,
 }
 _OWNER = _ADMIN | {Permission.ORG_DELETE, Permission.ORG_TRANSFER}
 

@@ -1,0 +1,7 @@
+-- One webhook endpoint of an organization, without its secret. Index: webhook_endpoints_pkey.
+-- name: get_webhook_endpoint(org_id, id)^
+SELECT
+    id, url, description, event_types, enabled, disabled_reason, failing_since,
+    consecutive_failures, created_by, created_at, updated_at
+FROM webhook_endpoints
+WHERE org_id = :org_id AND id = :id;
