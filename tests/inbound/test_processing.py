@@ -63,7 +63,7 @@ async def wait_until_settled(
         await asyncio.sleep(0.1)
 
 
-async def test_each_event_is_handled_once_by_concurrent_workers(
+async def test_a_thousand_deliveries_with_duplicates_are_each_handled_once_by_concurrent_workers(
     inbound_client: Client, inbound_settings: Settings, db: asyncpg.Pool[Any]
 ) -> None:
     await db.execute("CREATE TABLE IF NOT EXISTS inbound_test_effects (event_id text PRIMARY KEY)")
@@ -76,20 +76,27 @@ async def test_each_event_is_handled_once_by_concurrent_workers(
     def setup(context: WorkerContext) -> None:
         context.inbound.register("order.created", on_order, source="shop")
 
-    bodies = [event("order.created", n=n) for n in range(200)]
-    deliveries = bodies + bodies[::10]
+    bodies = [event("order.created", n=n) for n in range(900)]
+    deliveries = bodies + bodies[::9]  # 1,000 deliveries: 900 events, 100 of them sent twice
+    assert len(deliveries) == 1000
+    limit = asyncio.Semaphore(50)
+
+    async def deliver_limited(body: bytes) -> int:
+        async with limit:
+            return await deliver(inbound_client, body)
+
     ids = [json.loads(body)["id"] for body in bodies]
     async with (
         worker_running(inbound_settings, name="w1", setup=setup),
         worker_running(inbound_settings, name="w2", setup=setup),
     ):
-        statuses = await asyncio.gather(*(deliver(inbound_client, body) for body in deliveries))
+        statuses = await asyncio.gather(*(deliver_limited(body) for body in deliveries))
         states = await wait_until_settled(db, ids)
 
-    assert Counter(statuses) == {202: 200, 200: 20}
+    assert Counter(statuses) == {202: 900, 200: 100}
     assert set(states.values()) == {"processed"}
     assert calls == Counter(ids)
-    assert await db.fetchval("SELECT count(*) FROM inbound_test_effects WHERE event_id = any($1)", ids) == 200
+    assert await db.fetchval("SELECT count(*) FROM inbound_test_effects WHERE event_id = any($1)", ids) == 900
 
 
 async def test_an_event_type_without_a_handler_is_ignored_not_failed(
