@@ -21,4 +21,4 @@ SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END
     updated_at = now()
 FROM expired
 WHERE j.id = expired.id
-RETURNING j.id, j.kind, j.state;
+RETURNING j.id, j.kind, j.state, j.payload, j.last_error;

@@ -20,7 +20,7 @@ from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import Database
 from app.core.logging import configure_logging, get_logger
 from app.core.monitoring import ErrorMonitoring
-from app.inbound.handlers import InboundHandlers, process_inbound_event
+from app.inbound.handlers import InboundHandlers, mark_inbound_event_failed, process_inbound_event
 from app.jobs.kinds import EMAIL_SEND, INBOUND_PROCESS, WEBHOOK_DELIVER, WEBHOOK_FAN_OUT
 from app.jobs.registry import JobRegistry
 from app.jobs.worker import Worker
@@ -45,7 +45,11 @@ class WorkerContext:
 
 def register_service_jobs(context: WorkerContext) -> None:
     db = context.db
-    context.jobs.register(INBOUND_PROCESS, functools.partial(process_inbound_event, db, context.inbound))
+    context.jobs.register(
+        INBOUND_PROCESS,
+        functools.partial(process_inbound_event, db, context.inbound),
+        on_dead=functools.partial(mark_inbound_event_failed, db),
+    )
     mailer = mailer_from_settings(mail_settings(context.settings))
     context.jobs.register(EMAIL_SEND, EmailDelivery(db=db, mailer=mailer).send)
     webhooks = WebhookDelivery(settings=context.settings, db=db)

@@ -27,11 +27,15 @@ Handler = Callable[[ClaimedJob], Awaitable[None]]
 
 @asynccontextmanager
 async def running_worker(
-    database: Database, settings_url: str, handlers: dict[JobSpec, Handler], **options: Any
+    database: Database,
+    settings_url: str,
+    handlers: dict[JobSpec, Handler],
+    on_dead: Any = None,
+    **options: Any,
 ) -> AsyncIterator[Worker]:
     registry = JobRegistry()
     for spec, handler in handlers.items():
-        registry.register(spec, handler)
+        registry.register(spec, handler, on_dead=on_dead)
     worker = Worker(
         db=database,
         database_url=settings_url,
@@ -345,3 +349,37 @@ async def test_admin_state_counts_and_revive(database: Database, db: asyncpg.Poo
         assert not await queries.revive_job(conn, id=job_id)  # only dead jobs
     row = await job_state(db, job_id)
     assert (row["state"], row["attempts"]) == ("queued", 0)
+
+
+async def test_the_on_dead_hook_runs_once_for_every_way_a_job_dies(
+    database: Database, database_url: str, db: asyncpg.Pool[Any]
+) -> None:
+    spec = unique_kind(max_attempts=1, timeout_seconds=0.2)
+    buried: list[tuple[str, str]] = []
+
+    async def on_dead(payload: dict[str, Any], error: str) -> None:
+        buried.append((payload["how"], error))
+
+    async def handler(job: ClaimedJob) -> None:
+        if job.payload["how"] == "permanent":
+            raise PermanentJobError("no such thing")
+        if job.payload["how"] == "timeout":
+            await asyncio.sleep(5)
+        raise ValueError("broken")
+
+    lost = await queue(database, spec, {"how": "lease"})
+    async with database.connection() as conn:  # a worker that claimed it, then died
+        await queries.claim_jobs(conn, kinds=[spec.name], limit=1, worker="gone", lease_seconds=30)
+        await conn.execute(
+            "UPDATE jobs SET lease_expires_at = now() - interval '1 second' WHERE id = $1", lost
+        )
+    async with running_worker(database, database_url, {spec: handler}, on_dead=on_dead):
+        ids = [await queue(database, spec, {"how": how}) for how in ("permanent", "timeout", "error")]
+        for job_id in [*ids, lost]:
+            await wait_for_state(db, job_id, "dead")
+        await asyncio.sleep(0.3)
+    assert sorted(how for how, _ in buried) == ["error", "lease", "permanent", "timeout"]
+    errors = dict(buried)
+    assert "no such thing" in errors["permanent"]
+    assert "timed out" in errors["timeout"]
+    assert "lease expired" in errors["lease"]

@@ -9,6 +9,7 @@ lease. An event of a type nobody handles is marked 'ignored', not failed.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from app.core.db import Connection, Database
 from app.core.logging import get_logger
@@ -16,7 +17,7 @@ from app.inbound import queries
 from app.inbound.structs import InboundEvent, InboundState
 from app.jobs.structs import ClaimedJob
 
-__all__ = ["InboundHandler", "InboundHandlers", "process_inbound_event"]
+__all__ = ["InboundHandler", "InboundHandlers", "mark_inbound_event_failed", "process_inbound_event"]
 
 logger = get_logger(__name__)
 
@@ -43,32 +44,22 @@ class InboundHandlers:
 async def process_inbound_event(db: Database, handlers: InboundHandlers, job: ClaimedJob) -> None:
     """The `inbound.process` job: run the handler and mark the event, in one transaction."""
     source, event_id = str(job.payload["source"]), str(job.payload["event_id"])
-    try:
-        async with db.transaction() as conn:
-            event = await queries.lock_inbound_event(conn, source=source, event_id=event_id)
-            if event is None:
-                return  # processed (or given up) before: a job that ran again
-            handler = handlers.find(source, event.event_type)
-            if handler is not None:
-                await handler(conn, event)
-            state = InboundState.PROCESSED if handler is not None else InboundState.IGNORED
-            await queries.finish_inbound_event(
-                conn, source=source, event_id=event_id, state=state, error=None
-            )
-    except Exception as exc:
-        if job.attempts >= job.max_attempts:
-            await _give_up(db, source, event_id, exc)
-        raise
+    async with db.transaction() as conn:
+        event = await queries.lock_inbound_event(conn, source=source, event_id=event_id)
+        if event is None:
+            return  # processed (or given up) before: a job that ran again
+        handler = handlers.find(source, event.event_type)
+        if handler is not None:
+            await handler(conn, event)
+        state = InboundState.PROCESSED if handler is not None else InboundState.IGNORED
+        await queries.finish_inbound_event(conn, source=source, event_id=event_id, state=state, error=None)
 
 
-async def _give_up(db: Database, source: str, event_id: str, exc: Exception) -> None:
-    """The last attempt failed: the event is 'failed' (an admin may retry it)."""
+async def mark_inbound_event_failed(db: Database, payload: dict[str, Any], error: str) -> None:
+    """The on-dead hook of `inbound.process`: its event is 'failed' (an admin may retry it)."""
+    source, event_id = str(payload["source"]), str(payload["event_id"])
     async with db.transaction() as conn:
         await queries.finish_inbound_event(
-            conn,
-            source=source,
-            event_id=event_id,
-            state=InboundState.FAILED,
-            error=f"{type(exc).__name__}: {exc}",
+            conn, source=source, event_id=event_id, state=InboundState.FAILED, error=error
         )
     logger.error("inbound event failed", extra={"source": source, "event_id": event_id})

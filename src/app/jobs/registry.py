@@ -4,13 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from app.jobs.kinds import JobSpec
 from app.jobs.structs import ClaimedJob
 
-__all__ = ["Handler", "JobRegistry", "PermanentJobError", "Registered"]
+__all__ = ["DeadHandler", "Handler", "JobRegistry", "PermanentJobError", "Registered"]
 
 Handler = Callable[[ClaimedJob], Awaitable[None]]
+# Called once when a job of the kind goes dead (attempts used up, a permanent failure, or the
+# lease of its last attempt ran out), with its payload and last error: for bookkeeping such as
+# marking the inbound event it served as failed.
+DeadHandler = Callable[[dict[str, Any], str], Awaitable[None]]
 
 
 class PermanentJobError(Exception):
@@ -21,6 +26,7 @@ class PermanentJobError(Exception):
 class Registered:
     spec: JobSpec
     handler: Handler
+    on_dead: DeadHandler | None = None
 
 
 class JobRegistry:
@@ -29,10 +35,10 @@ class JobRegistry:
     def __init__(self) -> None:
         self._kinds: dict[str, Registered] = {}
 
-    def register(self, spec: JobSpec, handler: Handler) -> None:
+    def register(self, spec: JobSpec, handler: Handler, *, on_dead: DeadHandler | None = None) -> None:
         if spec.name in self._kinds:
             raise ValueError(f"job kind {spec.name!r} has a handler already")
-        self._kinds[spec.name] = Registered(spec, handler)
+        self._kinds[spec.name] = Registered(spec, handler, on_dead)
 
     def get(self, kind: str) -> Registered | None:
         return self._kinds.get(kind)

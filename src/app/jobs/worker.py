@@ -197,12 +197,24 @@ class Worker:
 
     async def _fail(self, job: ClaimedJob, error: str, *, dead: bool, retry_in: timedelta | None) -> None:
         retry_at = datetime.now(UTC) + (retry_in or timedelta(0))
-        await self._report(queries.fail_job, job, error=error, dead=dead, retry_at=retry_at)
+        recorded = await self._report(queries.fail_job, job, error=error, dead=dead, retry_at=retry_at)
+        if dead and recorded:
+            await self._buried(job.kind, job.payload, error)
+
+    async def _buried(self, kind: str, payload: dict[str, Any], error: str) -> None:
+        """Run the kind's on-dead hook; its failure is logged (the dead job stays for admins)."""
+        entry = self._registry.get(kind)
+        if entry is None or entry.on_dead is None:
+            return
+        try:
+            await entry.on_dead(payload, error)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping must not stop the worker
+            logger.error("on-dead hook failed", extra={"kind": kind, "error": _describe(exc)})
 
     async def _release(self, job: ClaimedJob) -> None:
         await asyncio.shield(self._report(queries.release_job, job))
 
-    async def _report(self, query: Any, job: ClaimedJob, **values: Any) -> None:
+    async def _report(self, query: Any, job: ClaimedJob, **values: Any) -> bool:
         """Record an outcome. If that fails (database gone), the lease runs out and the job is
         taken again: at least once, never lost."""
         try:
@@ -213,10 +225,12 @@ class Worker:
                 "job outcome not recorded; the job runs again after its lease",
                 extra={"job_id": str(job.id), "error": _describe(exc)},
             )
-            return
+            return False
         if not accepted:
             logger.warning("job outcome refused: the lease was lost", extra={"job_id": str(job.id)})
+            return False
         self.completed += 1
+        return True
 
     # ---- housekeeping -----------------------------------------------------------------------
 
@@ -239,9 +253,11 @@ class Worker:
 
     async def _maintain(self) -> None:
         """Requeue expired leases, purge old finished jobs, and re-LISTEN if that link broke."""
+        reclaimed: list[dict[str, Any]] = []
         try:
             async with self._db.connection() as conn:
-                for row in await queries.reclaim_expired_jobs(conn, limit=100):
+                reclaimed = await queries.reclaim_expired_jobs(conn, limit=100)
+                for row in reclaimed:
                     logger.warning(
                         "job lease expired", extra={"job_id": str(row["id"]), "state": row["state"]}
                     )
@@ -250,6 +266,9 @@ class Worker:
                 )
         except DATABASE_ERRORS as exc:
             logger.warning("worker maintenance failed", extra={"error": _describe(exc)})
+        for row in reclaimed:
+            if row["state"] == "dead":
+                await self._buried(row["kind"], row["payload"], row["last_error"] or "lease expired")
         if self._listener is None or self._listener.is_closed():
             await self._listen()
 
