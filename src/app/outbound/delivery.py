@@ -15,10 +15,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlsplit
 from uuid import UUID
 
-import httpx
 import msgspec
 
 from app.core.config import Settings
@@ -29,8 +27,8 @@ from app.jobs.kinds import WEBHOOK_DELIVER
 from app.jobs.registry import PermanentJobError
 from app.jobs.structs import ClaimedJob
 from app.notifications.service import EmailTemplate, queue_email
+from app.webhooks.sender import WebhookSender
 from app.webhooks.signing import SIGNATURE_HEADER, signature_header
-from app.webhooks.ssrf import UnsafeUrlError, resolve_public
 
 __all__ = ["WebhookDelivery"]
 
@@ -70,17 +68,19 @@ def _ids(job: ClaimedJob, key: str) -> tuple[UUID, UUID]:
 
 
 class WebhookDelivery:
-    def __init__(self, *, settings: Settings, db: Database, client: httpx.AsyncClient | None = None) -> None:
+    def __init__(self, *, settings: Settings, db: Database) -> None:
         self._settings = settings
         self._db = db
-        self._client = client or httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(settings.webhook_timeout_seconds),
-            headers={"User-Agent": USER_AGENT},
+        # Checks every address it connects to (not only at registration): DNS rebinding to an
+        # internal address is refused at connect time (app.webhooks.sender).
+        self._sender = WebhookSender(
+            timeout_seconds=settings.webhook_timeout_seconds,
+            allow_loopback=settings.webhook_allow_loopback,
+            user_agent=USER_AGENT,
         )
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._sender.aclose()
 
     # ---- fan-out ------------------------------------------------------------------------------
 
@@ -170,29 +170,8 @@ class WebhookDelivery:
             "Webhook-Id": str(pending.event_id),
             "Webhook-Delivery": str(pending.id),
         }
-        started = time.perf_counter()
-        try:
-            parts = urlsplit(pending.url)
-            port = parts.port or (443 if parts.scheme == "https" else 80)
-            await resolve_public(
-                parts.hostname or "", port, allow_loopback=self._settings.webhook_allow_loopback
-            )
-            response = await self._client.post(pending.url, content=body, headers=headers)
-        except UnsafeUrlError as exc:
-            return _Outcome(None, 0.0, f"refused: {exc}")
-        except httpx.TimeoutException:
-            return _Outcome(None, (time.perf_counter() - started) * 1000, "timeout")
-        except httpx.HTTPError as exc:
-            return _Outcome(
-                None, (time.perf_counter() - started) * 1000, f"connection failed: {type(exc).__name__}"
-            )
-        latency = (time.perf_counter() - started) * 1000
-        status = response.status_code
-        if 200 <= status < 300:
-            return _Outcome(status, latency, None)
-        if 300 <= status < 400:
-            return _Outcome(status, latency, f"HTTP {status}: redirects are not followed")
-        return _Outcome(status, latency, f"HTTP {status}")
+        result = await self._sender.post(pending.url, body, headers)
+        return _Outcome(result.status_code, result.latency_ms, None if result.ok else result.error)
 
     async def _record(self, org_id: UUID, pending: _Pending, outcome: _Outcome, *, give_up: bool) -> None:
         async with self._db.transaction() as conn:
