@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import Counter
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -14,30 +12,13 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.core.config import Settings
-from app.core.db import Connection, Database
+from app.core.db import Connection
 from app.inbound.structs import InboundEvent
-from app.jobs.worker import Worker
-from app.worker import WorkerContext, build_worker
+from app.worker import WorkerContext
 from tests.inbound.conftest import SHOP_SECRET, event, sign
+from tests.workers import service_worker
 
 Client = AsyncTestClient[Litestar]
-
-
-@asynccontextmanager
-async def worker_running(settings: Settings, *, name: str, setup: Any = None) -> AsyncIterator[WorkerContext]:
-    database = Database(settings)
-    await database.connect()
-    worker: Worker
-    worker, context = build_worker(settings, database, name=name)
-    if setup is not None:
-        setup(context)
-    task = asyncio.create_task(worker.run())
-    try:
-        yield context
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
-        await database.close()
 
 
 async def deliver(client: Client, body: bytes) -> int:
@@ -87,8 +68,8 @@ async def test_a_thousand_deliveries_with_duplicates_are_each_handled_once_by_co
 
     ids = [json.loads(body)["id"] for body in bodies]
     async with (
-        worker_running(inbound_settings, name="w1", setup=setup),
-        worker_running(inbound_settings, name="w2", setup=setup),
+        service_worker(inbound_settings, name="w1", setup=setup),
+        service_worker(inbound_settings, name="w2", setup=setup),
     ):
         statuses = await asyncio.gather(*(deliver_limited(body) for body in deliveries))
         states = await wait_until_settled(db, ids)
@@ -104,7 +85,7 @@ async def test_an_event_type_without_a_handler_is_ignored_not_failed(
 ) -> None:
     body = event("something.nobody.handles")
     event_id = json.loads(body)["id"]
-    async with worker_running(inbound_settings, name="w-ignore"):
+    async with service_worker(inbound_settings, name="w-ignore"):
         assert await deliver(inbound_client, body) == 202
         states = await wait_until_settled(db, [event_id])
     assert states == {event_id: "ignored"}
@@ -128,7 +109,7 @@ async def test_a_handler_failing_every_attempt_leaves_the_event_failed(
         "UPDATE jobs SET max_attempts = 1 WHERE kind = 'inbound.process' AND payload->>'event_id' = $1",
         event_id,
     )
-    async with worker_running(inbound_settings, name="w-fail", setup=setup):
+    async with service_worker(inbound_settings, name="w-fail", setup=setup):
         states = await wait_until_settled(db, [event_id])
     assert states == {event_id: "failed"}
     error = await db.fetchval("SELECT last_error FROM inbound_events WHERE event_id = $1", event_id)

@@ -14,7 +14,8 @@ from litestar.testing import AsyncTestClient
 from app.core.config import Settings
 from app.main import create_app
 from tests.inbound.conftest import SHOP_SECRET, event, sign
-from tests.inbound.test_processing import wait_until_settled, worker_running
+from tests.inbound.test_processing import wait_until_settled
+from tests.workers import service_worker
 
 if TYPE_CHECKING:  # imported by name, pytest would try to collect it as a test class
     from tests.services import TestServices
@@ -45,7 +46,7 @@ async def test_flushing_redis_during_a_burst_loses_no_event_or_job(
     ids = [json.loads(body)["id"] for body in bodies]
     flusher = redis_asyncio.Redis.from_url(redis_url)
     try:
-        async with AsyncTestClient(create_app(settings)) as client, worker_running(settings, name="w-flush"):
+        async with AsyncTestClient(create_app(settings)) as client, service_worker(settings, name="w-flush"):
             first = deliver_all(client, bodies[:100])
             await asyncio.sleep(0)
             await flusher.flushdb()
@@ -65,7 +66,7 @@ async def test_without_redis_events_are_stored_and_processed(
     settings = settings_with_redis(make_settings, "redis://127.0.0.1:1/0")  # nothing listens there
     bodies = [event("order.no_redis", n=n) for n in range(50)]
     ids = [json.loads(body)["id"] for body in bodies]
-    async with AsyncTestClient(create_app(settings)) as client, worker_running(settings, name="w-noredis"):
+    async with AsyncTestClient(create_app(settings)) as client, service_worker(settings, name="w-noredis"):
         statuses = await deliver_all(client, bodies)
         states = await wait_until_settled(db, ids)
     assert statuses == [202] * 50

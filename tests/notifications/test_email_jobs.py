@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default
@@ -15,26 +14,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.core.config import Settings
-from app.core.db import Database
-from app.worker import build_worker
 from tests.factories import register
 from tests.notifications.smtp import Collector
+from tests.workers import service_worker
 
 Client = AsyncTestClient[Litestar]
-
-
-@asynccontextmanager
-async def smtp_worker(settings: Settings) -> AsyncIterator[None]:
-    database = Database(settings)
-    await database.connect()
-    worker, _ = build_worker(settings, database, name="smtp-test")
-    task = asyncio.create_task(worker.run())
-    try:
-        yield
-    finally:
-        worker.stop()
-        await asyncio.wait_for(task, 30)
-        await database.close()
 
 
 async def delivered_to(collector: Collector, address: str, within: float = 30) -> EmailMessage:
@@ -69,7 +53,7 @@ async def test_a_verification_email_is_sent_by_the_worker_over_smtp(
     )
     assert email_id is not None
 
-    async with smtp_worker(smtp_settings(make_settings, port)):
+    async with service_worker(smtp_settings(make_settings, port)):
         message = await delivered_to(collector, account["email"])
         for _ in range(100):
             if await db.fetchval("SELECT sent_at FROM email_outbox WHERE id = $1", email_id):
@@ -97,7 +81,7 @@ async def test_a_refused_recipient_makes_the_job_dead_at_once(
     account = await register(client, email=f"unknown@{__name__.replace('.', '-')}.example")
     email_id = await db.fetchval("SELECT id FROM email_outbox WHERE to_address = $1", account["email"])
 
-    async with smtp_worker(smtp_settings(make_settings, port)):
+    async with service_worker(smtp_settings(make_settings, port)):
         for _ in range(300):
             state = await db.fetchval(
                 "SELECT state FROM jobs WHERE kind = 'email.send' AND payload->>'email_id' = $1",

@@ -7,7 +7,6 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -16,12 +15,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.core.config import Settings
-from app.core.db import Database
 from app.main import create_app
 from app.webhooks.signing import verify_signature
-from app.worker import build_worker
 from tests.factories import User, signed_in_user
 from tests.outbound.receiver import Receiver
+from tests.workers import service_worker
 
 Client = AsyncTestClient[Litestar]
 SECRET = "whsec_test_" + "x" * 32
@@ -44,20 +42,6 @@ def loopback_settings(make_settings: Callable[..., Settings]) -> Settings:
 async def hook_client(loopback_settings: Settings) -> AsyncIterator[Client]:
     async with AsyncTestClient(create_app(loopback_settings)) as client:
         yield client
-
-
-@asynccontextmanager
-async def worker(settings: Settings) -> AsyncIterator[None]:
-    database = Database(settings)
-    await database.connect()
-    running, _ = build_worker(settings, database, name=f"hooks-{uuid.uuid4().hex[:6]}")
-    task = asyncio.create_task(running.run())
-    try:
-        yield
-    finally:
-        running.stop()
-        await asyncio.wait_for(task, 30)
-        await database.close()
 
 
 async def org_of(client: Client, owner: User) -> str:
@@ -118,7 +102,7 @@ async def test_a_created_item_is_delivered_signed_after_failed_attempts(
     endpoint_id = await endpoint(db, org_id, receiver.url, ["item.created"])
     receiver.statuses = [500, 503]
 
-    async with worker(loopback_settings):
+    async with service_worker(loopback_settings):
         item_id = await create_item(hook_client, owner, org_id, "Signed widget")
         [delivery] = await settle(db, endpoint_id)
 
@@ -157,7 +141,7 @@ async def test_only_subscribed_event_types_are_delivered(
     deletes_only = await endpoint(db, org_id, receiver.url, ["item.deleted"])
     everything = await endpoint(db, org_id, receiver.url, ["*"])
 
-    async with worker(loopback_settings):
+    async with service_worker(loopback_settings):
         item_id = await create_item(hook_client, owner, org_id, "Gone soon")
         assert (
             await hook_client.delete(f"/orgs/{org_id}/items/{item_id}", headers=owner.headers)
@@ -198,7 +182,7 @@ async def test_a_failing_endpoint_is_disabled_and_its_admins_are_emailed(
     endpoint_id = await endpoint(db, org_id, receiver.url, ["item.created"])
     receiver.statuses = [500] * 50
 
-    async with worker(quick_to_give_up):
+    async with service_worker(quick_to_give_up):
         await create_item(hook_client, owner, org_id, "Never arrives")
         await asyncio.sleep(0.5)  # longer than webhook_disable_after_hours (0.36 s) after the first failure
         [delivery] = await settle(db, endpoint_id)
@@ -227,7 +211,7 @@ async def test_a_loopback_url_is_refused_at_delivery_without_the_setting(
     endpoint_id = await endpoint(db, org_id, receiver.url, ["item.created"])
     strict = make_settings(webhook_allow_loopback="false", worker_poll_seconds="0.2")
 
-    async with worker(strict):
+    async with service_worker(strict):
         await create_item(hook_client, owner, org_id, "Internal")
         deadline = asyncio.get_running_loop().time() + 20
         while not await db.fetchval(

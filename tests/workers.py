@@ -1,0 +1,31 @@
+"""The service's worker (app.worker.build_worker) running in the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from app.core.config import Settings
+from app.core.db import Database
+from app.worker import WorkerContext, build_worker
+
+
+@asynccontextmanager
+async def service_worker(
+    settings: Settings, *, name: str | None = None, setup: Callable[[WorkerContext], None] | None = None
+) -> AsyncIterator[WorkerContext]:
+    """Every job kind of the service, plus what `setup` registers; stopped (gracefully) on exit."""
+    database = Database(settings)
+    await database.connect()
+    worker, context = build_worker(settings, database, name=name or f"test-{uuid.uuid4().hex[:6]}")
+    if setup is not None:
+        setup(context)
+    task = asyncio.create_task(worker.run())
+    try:
+        yield context
+    finally:
+        worker.stop()
+        await asyncio.wait_for(task, 30)
+        await database.close()
