@@ -40,6 +40,10 @@ CREATE INDEX jobs_due_idx ON jobs (run_at, id) WHERE state = 'queued';
 CREATE INDEX jobs_lease_idx ON jobs (lease_expires_at) WHERE state = 'running';
 -- Admin lists by state, newest first (UUIDv7 ids sort by creation), and counts per state.
 CREATE INDEX jobs_state_idx ON jobs (state, id);
+-- Admin lists of one kind in one state, newest first.
+CREATE INDEX jobs_state_kind_idx ON jobs (state, kind, id);
+-- The retention purge: succeeded jobs by when they finished.
+CREATE INDEX jobs_finished_idx ON jobs (finished_at) WHERE state = 'succeeded';
 
 -- Inbound webhook events, stored raw before anything else happens. The provider's event id
 -- makes delivery idempotent: a duplicate is acknowledged and not stored or processed again.
@@ -58,8 +62,9 @@ CREATE TABLE inbound_events (
     PRIMARY KEY (source, event_id)
 );
 
--- Admin lists by state, newest first.
+-- Admin lists by state, newest first; and of one source.
 CREATE INDEX inbound_events_state_idx ON inbound_events (state, id);
+CREATE INDEX inbound_events_state_source_idx ON inbound_events (state, source, id);
 
 -- The outbox of domain events (item.created, member.added, ...): written in the same
 -- transaction as the change, then fanned out to the org's webhook endpoints by a job.

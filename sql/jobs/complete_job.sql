@@ -1,5 +1,5 @@
 -- A job finished: succeeded. Only the holder of the current lease may say so.
--- Index: jobs_pkey.
+-- Index: jobs_pkey (or jobs_state_idx, state and id, where the state is named).
 -- name: complete_job(id, lease_token)^
 UPDATE jobs
 SET state = 'succeeded', finished_at = now(), last_error = NULL,

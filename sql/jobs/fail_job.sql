@@ -1,6 +1,6 @@
 -- A job failed: due again at :retry_at, or dead (with :error kept) when :dead is true (no
 -- attempts left, or a permanent failure). Only the holder of the current lease may say so.
--- Index: jobs_pkey.
+-- Index: jobs_pkey (or jobs_state_idx, state and id, where the state is named).
 -- name: fail_job(id, lease_token, error, dead, retry_at)^
 UPDATE jobs
 SET state = CASE WHEN :dead::boolean THEN 'dead' ELSE 'queued' END,

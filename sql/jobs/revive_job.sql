@@ -1,5 +1,5 @@
 -- An admin retries a dead job: due at once with a fresh set of attempts; wakes the workers.
--- Index: jobs_pkey.
+-- Index: jobs_pkey (or jobs_state_idx, state and id, where the state is named).
 -- name: revive_job(id)$
 WITH revived AS (
     UPDATE jobs

@@ -313,7 +313,7 @@ async def test_finished_jobs_are_purged_after_the_retention(
     await db.execute("UPDATE jobs SET state = 'succeeded', finished_at = now() WHERE id = $1", recent)
     async with database.connection() as conn:
         await queries.delete_finished_jobs(
-            conn, before=await conn.fetchval("SELECT now()") - timedelta(days=7), limit=1000
+            conn, before=await conn.fetchval("SELECT now()") - timedelta(days=7)
         )
     assert await db.fetchval("SELECT count(*) FROM jobs WHERE id = any($1::uuid[])", [old, recent]) == 1
 

@@ -66,10 +66,13 @@ async def requeue_inbound_event(
 async def list_inbound_events(
     conn: Connection, *, state: InboundState, before_id: UUID, source: str | None, limit: int
 ) -> list[InboundEventOut]:
-    return await rows(
-        _q().list_inbound_events(conn, state=state.value, before_id=before_id, source=source, limit=limit),
-        InboundEventOut,
-    )
+    if source is None:
+        records = _q().list_inbound_events(conn, state=state.value, before_id=before_id, limit=limit)
+    else:
+        records = _q().list_inbound_events_from_source(
+            conn, state=state.value, source=source, before_id=before_id, limit=limit
+        )
+    return await rows(records, InboundEventOut)
 
 
 async def count_inbound_events_by_state(conn: Connection) -> dict[str, int]:

@@ -74,9 +74,10 @@ async def get_job(conn: Connection, *, id: UUID) -> JobOut | None:  # noqa: A002
 async def list_jobs(
     conn: Connection, *, state: JobState, before_id: UUID, kind: str | None, limit: int
 ) -> list[JobOut]:
-    return await rows(
-        _q().list_jobs(conn, state=state.value, before_id=before_id, kind=kind, limit=limit), JobOut
-    )
+    if kind is None:
+        return await rows(_q().list_jobs(conn, state=state.value, before_id=before_id, limit=limit), JobOut)
+    records = _q().list_jobs_of_kind(conn, state=state.value, kind=kind, before_id=before_id, limit=limit)
+    return await rows(records, JobOut)
 
 
 async def count_jobs_by_state(conn: Connection) -> dict[str, int]:
@@ -87,5 +88,6 @@ async def revive_job(conn: Connection, *, id: UUID) -> bool:  # noqa: A002
     return await _q().revive_job(conn, id=id) is not None
 
 
-async def delete_finished_jobs(conn: Connection, *, before: datetime, limit: int) -> int:
-    return len([record async for record in _q().delete_finished_jobs(conn, before=before, limit=limit)])
+async def delete_finished_jobs(conn: Connection, *, before: datetime) -> int:
+    """Deletes at most 1,000 jobs; returns how many."""
+    return len([record async for record in _q().delete_finished_jobs(conn, before=before)])

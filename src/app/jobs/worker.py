@@ -261,9 +261,7 @@ class Worker:
                     logger.warning(
                         "job lease expired", extra={"job_id": str(row["id"]), "state": row["state"]}
                     )
-                await queries.delete_finished_jobs(
-                    conn, before=datetime.now(UTC) - self._retention, limit=1_000
-                )
+                await queries.delete_finished_jobs(conn, before=datetime.now(UTC) - self._retention)
         except DATABASE_ERRORS as exc:
             logger.warning("worker maintenance failed", extra={"error": _describe(exc)})
         for row in reclaimed:
