@@ -77,7 +77,7 @@ CREATE TABLE domain_events (
     PRIMARY KEY (org_id, id)
 );
 
--- Retention: the cleanup job deletes events older than the retention window.
+-- Retention: each worker's maintenance deletes events older than EVENT_RETENTION_DAYS.
 CREATE INDEX domain_events_occurred_idx ON domain_events (occurred_at);
 
 -- Where an org wants its events delivered. The secret signs every delivery; it is shown once.

@@ -13,6 +13,7 @@ import functools
 import importlib
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -41,9 +42,12 @@ class WorkerContext:
     db: Database
     jobs: JobRegistry = field(default_factory=JobRegistry)
     inbound: InboundHandlers = field(default_factory=InboundHandlers)
+    # Run with every maintenance pass of the worker (about every WORKER_POLL_SECONDS).
+    housekeeping: list[Callable[[], Awaitable[object]]] = field(default_factory=lambda: [])
 
 
 def register_service_jobs(context: WorkerContext) -> None:
+    """Every job kind of the service, and its housekeeping (retention purges)."""
     db = context.db
     context.jobs.register(
         INBOUND_PROCESS,
@@ -55,6 +59,7 @@ def register_service_jobs(context: WorkerContext) -> None:
     webhooks = WebhookDelivery(settings=context.settings, db=db)
     context.jobs.register(WEBHOOK_FAN_OUT, webhooks.fan_out)
     context.jobs.register(WEBHOOK_DELIVER, webhooks.deliver)
+    context.housekeeping.append(webhooks.purge_old_events)
 
 
 def load_handler_modules(context: WorkerContext) -> None:
@@ -79,6 +84,7 @@ def build_worker(
         lease_seconds=settings.job_lease_seconds,
         shutdown_grace_seconds=settings.worker_shutdown_grace_seconds,
         finished_retention=timedelta(days=settings.job_retention_days),
+        housekeeping=context.housekeeping,
         name=name,
     )
     return worker, context

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -225,3 +226,36 @@ async def test_a_loopback_url_is_refused_at_delivery_without_the_setting(
     )
     assert error.startswith("refused:")
     assert receiver.requests == []
+
+
+async def test_old_domain_events_are_purged_with_their_deliveries(
+    hook_client: Client, loopback_settings: Settings, db: asyncpg.Pool[Any], receiver: Receiver
+) -> None:
+    owner = await signed_in_user(hook_client)
+    org_id = await org_of(hook_client, owner)
+    endpoint_id = await endpoint(db, org_id, receiver.url, ["item.created"])
+    old, recent = uuid.uuid4(), uuid.uuid4()
+    for event_id, age in ((old, timedelta(days=40)), (recent, timedelta(days=1))):
+        await db.execute(
+            "INSERT INTO domain_events (org_id, id, event_type, payload, occurred_at)"
+            " VALUES ($1, $2, 'item.created', '{}', now() - $3)",
+            uuid.UUID(org_id),
+            event_id,
+            age,
+        )
+        await db.execute(
+            "INSERT INTO webhook_deliveries (org_id, id, endpoint_id, event_id, event_type, state)"
+            " VALUES ($1, $2, $3, $4, 'item.created', 'succeeded')",
+            uuid.UUID(org_id),
+            uuid.uuid4(),
+            endpoint_id,
+            event_id,
+        )
+
+    async with service_worker(loopback_settings):
+        await asyncio.sleep(0.5)  # a maintenance pass runs as the worker starts
+
+    kept = await db.fetch("SELECT id FROM domain_events WHERE org_id = $1", uuid.UUID(org_id))
+    assert [row["id"] for row in kept] == [recent]
+    assert await db.fetchval("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1", old) == 0
+    assert await db.fetchval("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1", recent) == 1

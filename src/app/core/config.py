@@ -106,6 +106,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     job_lease_seconds: Annotated[float, msgspec.Meta(ge=3, le=3_600)] = 30.0
     worker_shutdown_grace_seconds: Annotated[float, msgspec.Meta(ge=0, le=600)] = 20.0
     job_retention_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 7
+    # Domain events (and with them their deliveries and attempt log) are kept this long.
+    event_retention_days: Annotated[int, msgspec.Meta(ge=4, le=3_650)] = 30
     # Extra modules whose `register(registry, context)` adds job kinds (comma-separated).
     job_handler_modules: str = ""
 

@@ -18,6 +18,7 @@ import contextlib
 import os
 import socket
 import traceback
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -62,6 +63,7 @@ class Worker:
         lease_seconds: float = 30.0,
         shutdown_grace_seconds: float = 20.0,
         finished_retention: timedelta = timedelta(days=7),
+        housekeeping: Sequence[Callable[[], Awaitable[object]]] = (),
         name: str | None = None,
     ) -> None:
         self._db = db
@@ -72,6 +74,7 @@ class Worker:
         self._lease_seconds = lease_seconds
         self._grace = shutdown_grace_seconds
         self._retention = finished_retention
+        self._housekeeping = tuple(housekeeping)
         self.name = name or f"{socket.gethostname()}:{os.getpid()}"
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
@@ -262,6 +265,8 @@ class Worker:
                         "job lease expired", extra={"job_id": str(row["id"]), "state": row["state"]}
                     )
                 await queries.delete_finished_jobs(conn, before=datetime.now(UTC) - self._retention)
+            for task in self._housekeeping:
+                await task()
         except DATABASE_ERRORS as exc:
             logger.warning("worker maintenance failed", extra={"error": _describe(exc)})
         for row in reclaimed:

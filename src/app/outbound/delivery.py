@@ -13,7 +13,7 @@ an email; its pending deliveries then stop.
 from __future__ import annotations
 
 import time
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -81,6 +81,12 @@ class WebhookDelivery:
 
     async def aclose(self) -> None:
         await self._sender.aclose()
+
+    async def purge_old_events(self) -> int:
+        """Delete up to 1,000 domain events past EVENT_RETENTION_DAYS (housekeeping)."""
+        before = datetime.now(UTC) - timedelta(days=self._settings.event_retention_days)
+        async with self._db.connection() as conn:
+            return len([row async for row in sql().outbound.delete_old_domain_events(conn, before=before)])
 
     # ---- fan-out ------------------------------------------------------------------------------
 
