@@ -238,7 +238,7 @@ async def test_old_domain_events_are_purged_with_their_deliveries(
     for event_id, age in ((old, timedelta(days=40)), (recent, timedelta(days=1))):
         await db.execute(
             "INSERT INTO domain_events (org_id, id, event_type, payload, occurred_at)"
-            " VALUES ($1, $2, 'item.created', '{}', now() - $3)",
+            " VALUES ($1, $2, 'item.created', '{}', now() - $3::interval)",
             uuid.UUID(org_id),
             event_id,
             age,
