@@ -2,8 +2,10 @@
 
 With no DATABASE_URL an embedded PostgreSQL is started under `.data/postgres` (database `app`);
 with no REDIS_URL an embedded Redis under `.data/redis`. Migrations are applied, then granian
-serves `app.main:app` with reload. Both embedded services are development conveniences and are
-refused when ENVIRONMENT=production.
+serves `app.main:app` with reload, and the job worker (`python -m app.worker`) runs beside it
+with the same settings, so queued emails and webhook events are processed (emails go to the
+log unless MAIL_BACKEND says otherwise). Both embedded services are development conveniences
+and are refused when ENVIRONMENT=production.
 """
 
 from __future__ import annotations
@@ -62,7 +64,7 @@ def main() -> int:
             "REDIS_URL not set: using an embedded Redis (development convenience)",
             extra={"data_dir": str(DATA_DIR / "redis")},
         )
-    # No mail server until the notifications issue: print email links so flows can be followed.
+    # Print the links of queued emails too, so the flows can be followed with curl.
     env.setdefault("LOG_EMAIL_LINKS", "true")
     applied = apply_all(env["DATABASE_URL"])
     logger.info("migrations applied", extra={"applied": applied})
@@ -72,14 +74,16 @@ def main() -> int:
     # (the embedded PostgreSQL stops through its own exit hook).
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     process = subprocess.Popen(command, env=env)  # noqa: S603 - our own interpreter and module
+    worker = subprocess.Popen([sys.executable, "-m", "app.worker"], env=env)
     try:
         return process.wait()
     except KeyboardInterrupt:
         return 0
     finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(10)
+        for child in (worker, process):
+            if child.poll() is None:
+                child.terminate()
+                child.wait(30)
         if embedded_redis is not None:
             embedded_redis.stop()
 
