@@ -28,4 +28,6 @@ async def service_worker(
     finally:
         worker.stop()
         await asyncio.wait_for(task, 30)
+        for close in context.closers:
+            await close()
         await database.close()

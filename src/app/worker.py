@@ -44,6 +44,8 @@ class WorkerContext:
     inbound: InboundHandlers = field(default_factory=InboundHandlers)
     # Run with every maintenance pass of the worker (about every WORKER_POLL_SECONDS).
     housekeeping: list[Callable[[], Awaitable[object]]] = field(default_factory=lambda: [])
+    # Awaited once the worker has stopped: clients to close (HTTP pools, mail connections).
+    closers: list[Callable[[], Awaitable[object]]] = field(default_factory=lambda: [])
 
 
 def register_service_jobs(context: WorkerContext) -> None:
@@ -56,10 +58,12 @@ def register_service_jobs(context: WorkerContext) -> None:
     )
     mailer = mailer_from_settings(mail_settings(context.settings))
     context.jobs.register(EMAIL_SEND, EmailDelivery(db=db, mailer=mailer).send)
+    context.closers.append(mailer.aclose)
     webhooks = WebhookDelivery(settings=context.settings, db=db)
     context.jobs.register(WEBHOOK_FAN_OUT, webhooks.fan_out)
     context.jobs.register(WEBHOOK_DELIVER, webhooks.deliver)
     context.housekeeping.append(webhooks.purge_old_events)
+    context.closers.append(webhooks.aclose)
 
 
 def load_handler_modules(context: WorkerContext) -> None:
@@ -94,11 +98,15 @@ async def run(settings: Settings) -> None:
     db = Database(settings)
     await db.connect()
     try:
-        worker, _ = build_worker(settings, db)
+        worker, context = build_worker(settings, db)
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, worker.stop)
-        await worker.run()
+        try:
+            await worker.run()
+        finally:
+            for close in context.closers:
+                await close()
     finally:
         await db.close()
         ErrorMonitoring.flush()

@@ -12,10 +12,18 @@ from litestar.params import FromPath, QueryParameter
 from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts
 from app.accounts.service import Principal
 from app.admin.service import AdminService
-from app.admin.structs import IdCursor, StateCounts
+from app.admin.structs import StateCounts
 from app.core.exceptions import ValidationError
-from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, decode_cursor, page_meta, paginate
-from app.core.responses import Envelope, FieldError, create_success_response, problem_responses
+from app.core.pagination import (
+    DEFAULT_LIMIT,
+    CursorQuery,
+    IdCursor,
+    LimitQuery,
+    decode_cursor,
+    page_meta,
+    paginate,
+)
+from app.core.responses import Envelope, create_success_response, problem_responses
 from app.inbound.structs import InboundEventOut, InboundState
 from app.jobs.structs import JobOut, JobState
 
@@ -37,10 +45,7 @@ InboundStateQuery = Annotated[
 
 def _required_state(value: S | None) -> S:
     if value is None:
-        raise ValidationError(
-            "The query parameter 'state' is required.",
-            details=[FieldError(path="state", message="required", location="query")],
-        )
+        raise ValidationError.missing_parameter("state")
     return value
 
 
@@ -85,8 +90,8 @@ class AdminController(Controller):
         limit: LimitQuery = DEFAULT_LIMIT,
     ) -> Response[Envelope[list[JobOut]]]:
         after = decode_cursor(cursor, IdCursor)
-        rows = await admin.list_jobs(_required_state(job_state), kind, after.i if after else None, limit)
-        page, next_cursor = paginate(rows, limit, lambda job: IdCursor(i=job.id))
+        rows = await admin.list_jobs(_required_state(job_state), kind, after.id if after else None, limit)
+        page, next_cursor = paginate(rows, limit, lambda job: IdCursor(job.id))
         return create_success_response(page, meta=page_meta(next_cursor))
 
     @get(
@@ -128,9 +133,9 @@ class AdminController(Controller):
     ) -> Response[Envelope[list[InboundEventOut]]]:
         after = decode_cursor(cursor, IdCursor)
         rows = await admin.list_inbound_events(
-            _required_state(event_state), source, after.i if after else None, limit
+            _required_state(event_state), source, after.id if after else None, limit
         )
-        page, next_cursor = paginate(rows, limit, lambda event: IdCursor(i=event.id))
+        page, next_cursor = paginate(rows, limit, lambda event: IdCursor(event.id))
         return create_success_response(page, meta=page_meta(next_cursor))
 
     @get(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from uuid import UUID
 
+import msgspec
+
 from app.admin import queries
 from app.admin.structs import StateCounts
 from app.core.db import Database
@@ -95,13 +97,4 @@ class AdminService:
             raise NotFoundError("No such inbound event.")
         if not requeued:
             raise ConflictError(f"Only failed events can be retried; this one is {event.state}.")
-        return InboundEventOut(
-            id=event.id,
-            source=event.source,
-            event_id=event.event_id,
-            event_type=event.event_type,
-            state=event.state,
-            received_at=event.received_at,
-            processed_at=event.processed_at,
-            last_error=event.last_error,
-        )
+        return msgspec.convert(msgspec.structs.asdict(event), InboundEventOut)  # without the body

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from uuid import UUID
-
 import msgspec
 
-__all__ = ["IdCursor", "StateCounts"]
+__all__ = ["StateCounts"]
 
 
 class StateCounts(msgspec.Struct, frozen=True):
     """How many rows are in each state (states without rows count 0)."""
 
     counts: dict[str, int]
-
-
-class IdCursor(msgspec.Struct, frozen=True):
-    """Keyset position in a newest-first list of UUIDv7 ids."""
-
-    i: UUID

@@ -76,6 +76,26 @@ class ValidationError(AppError):
         """A validation error about one field, `path` being a JSON path such as ``$.email``."""
         return cls(message, details=[FieldError(path=path, message=message, location=location)])
 
+    @classmethod
+    def missing_parameter(cls, name: str, *, location: str = "query") -> ValidationError:
+        """A required parameter was not sent (Litestar's own answer for a missing one, worded alike)."""
+        return cls(
+            f"The {location} parameter {name!r} is required.",
+            details=[FieldError(path=name, message="required", location=location)],
+        )
+
+    @classmethod
+    def from_msgspec(cls, exc: msgspec.ValidationError, message: str | None = None) -> ValidationError:
+        """msgspec's "Expected `int`, got `str` - at `$.price`" as an error at ``$.price``."""
+        text = str(exc)
+        match = _AT_PATH.search(text)
+        field = (
+            FieldError(path="$", message=text)
+            if match is None
+            else FieldError(path="$" + match.group("path"), message=text[: match.start()])
+        )
+        return cls(message, details=[field])
+
 
 class InvalidTokenError(AppError):
     """A one-time token from an email (verification, reset) is unknown, used or expired."""
@@ -165,6 +185,7 @@ _STATUS_CODES: Mapping[int, ErrorCode] = {
     429: ErrorCode.RATE_LIMITED,
     503: ErrorCode.SERVICE_UNAVAILABLE,
 }
+_AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 _JSON_PATH_RE = re.compile(r" - at `\$(?:\.data)?(?P<path>[^`]*)`$")
 # What Litestar's signature model says when a route expecting a body received none.
 _MISSING_BODY = "missing required field `data`"
@@ -237,8 +258,8 @@ def _validation(_: Request[Any, Any, Any], exc: ValidationException) -> Response
     missing = _MISSING_PARAMETER.match(exc.detail)
     if not details and missing is not None:  # Litestar names it only in its message
         kind, name = missing.group("kind"), missing.group("name")
-        message = f"The {kind} parameter {name!r} is required."
-        details = [FieldError(path=name, message="required", location=kind)]
+        missing_error = ValidationError.missing_parameter(name, location=kind)
+        message, details = missing_error.message, missing_error.details
     return create_error_response(
         error_code=ErrorCode.VALIDATION_ERROR, message=message, details=details, status_code=422
     )

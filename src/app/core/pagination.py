@@ -12,6 +12,7 @@ import binascii
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any, TypeVar
+from uuid import UUID
 
 import msgspec
 from litestar.params import QueryParameter
@@ -24,6 +25,7 @@ __all__ = [
     "TIME_MAX",
     "TIME_MIN",
     "CursorQuery",
+    "IdCursor",
     "Limit",
     "LimitQuery",
     "cursor_time",
@@ -45,6 +47,12 @@ CursorQuery = Annotated[
     QueryParameter(name="cursor", max_length=512, description="meta.next_cursor of the previous page."),
 ]
 DEFAULT_LIMIT = 20
+
+
+class IdCursor(msgspec.Struct, array_like=True, frozen=True):
+    """The id of the last row of a page, for lists in id order (UUIDv7 ids sort by creation)."""
+
+    id: UUID
 
 
 def encode_cursor(key: msgspec.Struct) -> str:

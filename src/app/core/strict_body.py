@@ -14,7 +14,6 @@ request for its own parsing.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -24,11 +23,9 @@ from litestar.handlers.base import BaseRouteHandler
 
 from app.core.content_type import ACCEPTS_ANY_MEDIA_TYPE, require_json_body
 from app.core.exceptions import ValidationError
-from app.core.responses import FieldError
 
 __all__ = ["strict_json_body"]
 
-_AT_PATH = re.compile(r" - at `\$(?P<path>[^`]*)`$")
 # Keyed by id() with the handler kept alongside: the reference keeps the id from being reused by
 # another app's handler (tests build many apps) and the identity check makes sure of it.
 _decoders: dict[int, tuple[BaseRouteHandler, msgspec.json.Decoder[Any] | None]] = {}
@@ -85,10 +82,6 @@ async def _check(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[
     except msgspec.ValidationError as exc:
         if not _is_json(body):
             return  # the typed decoder can fail on a field before it sees the syntax error
-        text = str(exc)
-        match = _AT_PATH.search(text)
-        path = "$" + match.group("path") if match else "$"
-        message = text[: match.start()] if match else text
-        raise ValidationError(details=[FieldError(path=path, message=message)]) from None
+        raise ValidationError.from_msgspec(exc) from None
     except msgspec.DecodeError:
         return  # not JSON: Litestar's own decoding answers 400 MALFORMED_JSON

@@ -77,9 +77,7 @@ def _envelope(body: bytes) -> InboundEnvelope:
     try:
         return _decode_envelope(body)
     except msgspec.ValidationError as exc:
-        message = str(exc)
-        path = message.rsplit("`", 2)[-2] if message.endswith("`") else "$"
-        raise ValidationError(details=[FieldError(path=path, message=message.split(" - at ")[0])]) from None
+        raise ValidationError.from_msgspec(exc) from None
     except msgspec.DecodeError:
         raise ValidationError(
             "The webhook body must be a JSON object with `id` and `type`.",

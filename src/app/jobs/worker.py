@@ -167,11 +167,8 @@ class Worker:
 
     async def _run_one(self, job: ClaimedJob) -> None:
         entry = self._registry.get(job.kind)
+        assert entry is not None, "claim_jobs claims only the kinds of this registry"
         log = {"job_id": str(job.id), "kind": job.kind, "attempt": job.attempts, "worker": self.name}
-        if entry is None:
-            await self._fail(job, f"no handler for job kind {job.kind!r}", dead=True, retry_in=None)
-            logger.error("job of an unknown kind", extra=log)
-            return
         try:
             async with asyncio.timeout(entry.spec.timeout_seconds):
                 await entry.handler(job)

@@ -16,11 +16,11 @@ from uuid import UUID
 from app.core.context import current_context
 from app.core.db import Connection, Database
 from app.core.ids import new_id
-from app.core.pagination import decode_cursor, paginate
+from app.core.pagination import IdCursor, decode_cursor, paginate
 from app.orgs import queries
 from app.orgs.actor import ActorType, OrgActor
 from app.orgs.permissions import Permission
-from app.orgs.structs import AuditCursor, AuditEventOut
+from app.orgs.structs import AuditEventOut
 
 __all__ = ["MAX_UUID", "NIL_UUID", "AuditAction", "AuditActor", "AuditLogService", "id_floor", "record_event"]
 
@@ -125,7 +125,7 @@ class AuditLogService:
         limit: int,
     ) -> tuple[list[AuditEventOut], str | None]:
         actor.require(Permission.AUDIT_READ)
-        after = decode_cursor(cursor, AuditCursor)
+        after = decode_cursor(cursor, IdCursor)
         upper = id_floor(until) if until is not None else MAX_UUID
         if after is not None:
             upper = min(upper, after.id)
@@ -140,4 +140,4 @@ class AuditLogService:
                 upper_id=upper,
                 limit=limit + 1,
             )
-        return paginate(found, limit, lambda event: AuditCursor(event.id))
+        return paginate(found, limit, lambda event: IdCursor(event.id))

@@ -16,7 +16,7 @@ from app.core.db import Database
 from app.core.exceptions import ConflictError, InvalidTokenError, NotFoundError, PermissionDeniedError
 from app.core.ids import new_id
 from app.core.logging import get_logger
-from app.core.pagination import decode_cursor, paginate
+from app.core.pagination import IdCursor, decode_cursor, paginate
 from app.core.responses import ErrorCode
 from app.core.security import hash_token, new_token
 from app.notifications.service import EmailTemplate, queue_email
@@ -25,7 +25,7 @@ from app.orgs.actor import OrgActor
 from app.orgs.audit import MAX_UUID, AuditAction, record_event
 from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Permission, Role, can_grant
-from app.orgs.structs import IdCursor, InvitationIn, InvitationOut, OrgOut
+from app.orgs.structs import InvitationIn, InvitationOut, OrgOut
 from app.outbound.event_types import EventType
 from app.outbound.events import emit
 

@@ -10,13 +10,13 @@ import asyncpg
 from app.core.db import Database
 from app.core.exceptions import NotFoundError, PermissionDeniedError, ValidationError
 from app.core.ids import new_id
-from app.core.pagination import decode_cursor, paginate
+from app.core.pagination import IdCursor, decode_cursor, paginate
 from app.orgs import queries
 from app.orgs.actor import OrgActor
 from app.orgs.api_keys import ApiKeyAuthenticator, generate_api_key
 from app.orgs.audit import MAX_UUID, AuditAction, record_event
 from app.orgs.permissions import Permission, Role, can_grant
-from app.orgs.structs import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut, IdCursor
+from app.orgs.structs import ApiKeyCreatedOut, ApiKeyIn, ApiKeyOut
 
 __all__ = ["ApiKeysService"]
 

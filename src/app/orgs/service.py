@@ -18,7 +18,7 @@ from app.core.db import Connection, Database
 from app.core.exceptions import ConflictError, NotFoundError, PermissionDeniedError, ValidationError
 from app.core.ids import new_id
 from app.core.logging import get_logger
-from app.core.pagination import decode_cursor, paginate
+from app.core.pagination import IdCursor, decode_cursor, paginate
 from app.core.responses import ErrorCode, FieldError
 from app.orgs import queries
 from app.orgs.actor import OrgActor
@@ -26,7 +26,7 @@ from app.orgs.api_keys import ApiKeyAuthenticator
 from app.orgs.audit import NIL_UUID, AuditAction, record_event
 from app.orgs.memberships import MembershipCache
 from app.orgs.permissions import Permission, Role, can_grant
-from app.orgs.structs import IdCursor, MemberOut, OrgCreateIn, OrgOut, OrgPatchIn, OrgRow
+from app.orgs.structs import MemberOut, OrgCreateIn, OrgOut, OrgPatchIn, OrgRow
 from app.outbound.event_types import EventType
 from app.outbound.events import emit
 

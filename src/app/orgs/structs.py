@@ -172,14 +172,6 @@ class RevokedKeyRow(msgspec.Struct, kw_only=True):
     role: ApiKeyRole
 
 
-class AuditCursor(msgspec.Struct, array_like=True):
-    id: UUID
-
-
-class IdCursor(msgspec.Struct, array_like=True):
-    id: UUID
-
-
 class ApiKeyCreatedRow(msgspec.Struct, kw_only=True):
     id: UUID
     name: str

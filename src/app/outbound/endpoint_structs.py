@@ -16,7 +16,6 @@ __all__ = [
     "MAX_EVENT_TYPES",
     "DeliveryAttemptOut",
     "DeliveryState",
-    "EndpointCursor",
     "EndpointUpdateRow",
     "WebhookEndpointIn",
     "WebhookEndpointOut",
@@ -131,9 +130,3 @@ class EndpointUpdateRow(WebhookEndpointOut, kw_only=True):
     old_event_types: list[str]
     old_description: str
     old_enabled: bool
-
-
-class EndpointCursor(msgspec.Struct, array_like=True):
-    """The id of the last row of a page: endpoints and attempts are listed by id (UUIDv7)."""
-
-    id: UUID

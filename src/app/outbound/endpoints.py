@@ -20,7 +20,7 @@ from app.core.config import Settings
 from app.core.db import Database
 from app.core.exceptions import ConflictError, NotFoundError, ValidationError
 from app.core.ids import new_id
-from app.core.pagination import decode_cursor, paginate
+from app.core.pagination import IdCursor, decode_cursor, paginate
 from app.core.responses import FieldError
 from app.orgs.actor import OrgActor
 from app.orgs.audit import MAX_UUID, AuditAction, record_event
@@ -28,7 +28,6 @@ from app.orgs.permissions import Permission
 from app.outbound import endpoints_queries as queries
 from app.outbound.endpoint_structs import (
     DeliveryAttemptOut,
-    EndpointCursor,
     WebhookEndpointIn,
     WebhookEndpointOut,
     WebhookEndpointPatchIn,
@@ -105,19 +104,19 @@ class WebhookEndpointsService:
         self, actor: OrgActor, *, cursor: str | None, limit: int
     ) -> tuple[list[WebhookEndpointOut], str | None]:
         actor.require(Permission.WEBHOOKS_MANAGE)
-        before = decode_cursor(cursor, EndpointCursor)
+        before = decode_cursor(cursor, IdCursor)
         async with self._db.connection() as conn:
             found = await queries.list_webhook_endpoints(
                 conn, org_id=actor.org_id, before_id=before.id if before else MAX_UUID, limit=limit + 1
             )
-        return paginate(found, limit, lambda endpoint: EndpointCursor(endpoint.id))
+        return paginate(found, limit, lambda endpoint: IdCursor(endpoint.id))
 
     async def list_attempts(
         self, actor: OrgActor, endpoint_id: UUID, *, cursor: str | None, limit: int
     ) -> tuple[list[DeliveryAttemptOut], str | None]:
         """The endpoint's delivery log, newest attempt first."""
         actor.require(Permission.WEBHOOKS_MANAGE)
-        before = decode_cursor(cursor, EndpointCursor)
+        before = decode_cursor(cursor, IdCursor)
         async with self._db.connection() as conn:
             found = await queries.list_webhook_delivery_attempts(
                 conn,
@@ -128,7 +127,7 @@ class WebhookEndpointsService:
             )
         if found is None:
             raise _not_found()
-        return paginate(found, limit, lambda attempt: EndpointCursor(attempt.id))
+        return paginate(found, limit, lambda attempt: IdCursor(attempt.id))
 
     # ---- writes ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_acc
 from app.accounts.service import Principal
 from app.core.exceptions import ValidationError
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
-from app.core.responses import Envelope, FieldError, create_success_response, problem_responses
+from app.core.responses import Envelope, create_success_response, problem_responses
 from app.orgs.actor import OrgActor
 from app.orgs.auth import ORG_ACTOR, ORG_SECURITY, org_service, requires
 from app.orgs.permissions import Permission
@@ -207,8 +207,5 @@ class ActivityController(Controller):
         limit: RecentQuery = 10,
     ) -> Response[Envelope[ActivityOut]]:
         if org_id is None:
-            raise ValidationError(
-                "The query parameter 'org_id' is required.",
-                details=[FieldError(path="org_id", message="required", location="query")],
-            )
+            raise ValidationError.missing_parameter("org_id")
         return create_success_response(await posts.activity(principal.user_id, org_id, limit=limit))
