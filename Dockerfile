@@ -34,4 +34,6 @@ USER app
 
 EXPOSE 8000
 
-CMD ["sh", "-c", "python -m app.migrate up && exec granian --interface asgi --loop uvloop --workers 2 --host 0.0.0.0 --port 8000 --no-ws app.main:app"]
+# app.serve becomes granian's main process (exec) after preparing the shared metrics directory,
+# so /metrics sums every worker (docs/OPERATIONS.md, "Metrics").
+CMD ["sh", "-c", "python -m app.migrate up && exec python -m app.serve --interface asgi --loop uvloop --workers 2 --host 0.0.0.0 --port 8000 --no-ws app.main:app"]

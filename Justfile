@@ -11,9 +11,10 @@ default:
 dev:
     uv run python -m app.dev.server
 
-# Serve production-like: N granian workers with uvloop, configured by the environment.
+# Serve production-like: N granian workers with uvloop, configured by the environment. app.serve
+# prepares the workers' shared metrics directory (and METRICS_PORT), then becomes granian.
 serve workers="2" host="0.0.0.0" port="8000":
-    uv run granian --interface asgi --loop uvloop --workers {{workers}} --host {{host}} --port {{port}} --no-ws app.main:app
+    uv run python -m app.serve --interface asgi --loop uvloop --workers {{workers}} --host {{host}} --port {{port}} --no-ws app.main:app
 
 # The full check run by CI: ruff, ruff format --check, pyright, pytest.
 test *pytest_args: lint typecheck

@@ -520,10 +520,24 @@ def server_env(workdir: Path) -> dict[str, str]:
         "REDIS_URL": REDIS_URL,
         "ENVIRONMENT": "production",
         "SECRET_KEY": secrets.token_urlsafe(48),
+        "ENCRYPTION_KEY": secrets.token_urlsafe(32),  # 32 bytes, required in production
         "SENTRY_DSN": "http://public@127.0.0.1:9/1",  # the discarding transport never sends
         "ACCESS_LOG": "true",
+        # Rate limiting and metrics stay on, as in production: every request is checked against
+        # its group's limit in Redis and counted. The limits are set above what the load reaches,
+        # so the numbers show the cost of checking, not of refusing.
+        "RATE_LIMIT_ENABLED": "true",
+        **{f"RATE_LIMIT_{group}_REQUESTS": "1000000000" for group in ("AUTH", "READ", "WRITE", "WEBHOOKS")},
+        "METRICS_ENABLED": "true",
+        "METRICS_TOKEN": secrets.token_urlsafe(24),
         f"WEBHOOK_SECRET_{WEBHOOK_SOURCE.upper()}": WEBHOOK_SECRET,
         "LOG_LEVEL": "INFO",
+        # Limits on (each request pays its check), set so high that no scenario is refused:
+        # every scenario is one caller hammering one route.
+        "RATE_LIMIT_READ_REQUESTS": "1000000000",
+        "RATE_LIMIT_WRITE_REQUESTS": "1000000000",
+        "RATE_LIMIT_AUTH_REQUESTS": "1000000000",
+        "RATE_LIMIT_WEBHOOKS_REQUESTS": "1000000000",
         "PYTHONPATH": str(ROOT),
     }
 

@@ -26,6 +26,12 @@ TEST_ENV = {
     "ARGON2_MEMORY_KIB": "8192",
     "LOG_LEVEL": "WARNING",
     "SECRET_KEY": "test-secret-key-0123456789abcdef0123456789",
+    # Every test talks from one client address: rate limits are off unless a test turns them on
+    # (tests/core/test_rate_limit.py), and Redis keys are this run's own.
+    "RATE_LIMIT_ENABLED": "false",
+    "RATE_LIMIT_KEY_PREFIX": f"test-rl-{secrets.token_hex(4)}:",
+    # Failed sign-ins do not make the suite sleep; tests of the throttle choose their own values.
+    "LOGIN_DELAY_BASE_SECONDS": "0",
 }
 
 

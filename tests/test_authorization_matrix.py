@@ -21,12 +21,17 @@ PUBLIC = {
     # Authenticated by the HMAC signature of the body, not by a user or key (docs/EVENTS.md).
     ("POST", "/webhooks/{source:str}"),
     ("GET", "/health/ready"),
+    # Open in tests; `Authorization: Bearer <METRICS_TOKEN>` once that is set, and production
+    # requires the token or a separate METRICS_PORT (tests/core/test_metrics.py).
+    ("GET", "/metrics"),
     ("POST", "/auth/register"),
     ("POST", "/auth/verify-email"),
     ("POST", "/auth/login"),
     ("POST", "/auth/refresh"),
     ("POST", "/auth/password-reset/request"),
     ("POST", "/auth/password-reset/confirm"),
+    # The second step of a two-factor sign-in: authenticated by the challenge token in the body.
+    ("POST", "/auth/mfa/challenge"),
 }
 SIGNED_IN = {
     ("POST", "/auth/verify-email/resend"),
@@ -34,6 +39,10 @@ SIGNED_IN = {
     ("POST", "/auth/password/change"),
     ("GET", "/auth/sessions"),
     ("DELETE", "/auth/sessions/{session_id:uuid}"),
+    ("POST", "/auth/mfa/enable"),
+    ("POST", "/auth/mfa/confirm"),
+    ("POST", "/auth/mfa/backup-codes"),
+    ("POST", "/auth/mfa/disable"),
     ("GET", "/users/me"),
     ("PATCH", "/users/me"),
     ("DELETE", "/users/me"),

@@ -10,6 +10,8 @@ import gc
 import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
+from datetime import timedelta
+from typing import Any
 
 from litestar import Litestar
 from litestar.openapi.config import OpenAPIConfig
@@ -18,27 +20,36 @@ from litestar.openapi.spec import Components, SecurityScheme
 from sentry_sdk.transport import Transport
 
 from app.accounts.auth import authenticate_request
-from app.accounts.controller import AuthController, UsersController
+from app.accounts.controller import AuthController, MfaController, UsersController
+from app.accounts.login_throttle import LoginThrottle
+from app.accounts.mfa import MfaService, SecondFactor
 from app.accounts.service import AccountsService
 from app.admin.controller import AdminController
 from app.admin.service import AdminService
 from app.core.cache import Cache
 from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import Database
+from app.core.encryption import SecretBox
 from app.core.exceptions import exception_handlers
 from app.core.hooks import in_order
 from app.core.invalidation import InvalidationBus
 from app.core.logging import configure_logging, get_logger
+from app.core.metrics import mark_process_dead, multiprocess_dir, request_metrics
 from app.core.middleware import ContextualLitestar
-from app.core.monitoring import ErrorMonitoring
+from app.core.monitoring import AlertManager, ErrorMonitoring
+from app.core.rate_limit import RateLimiter
 from app.core.redis import create_redis
 from app.core.security import PasswordHashing, TokenCodec
 from app.core.strict_body import strict_json_body
 from app.health.controller import HealthController
+from app.idempotency.middleware import STATE_KEY as IDEMPOTENCY_STATE
+from app.idempotency.store import IdempotencyStore
 from app.inbound.controller import InboundWebhooksController
 from app.inbound.service import InboundService
 from app.items.controller import ItemsController
 from app.items.service import ItemsService
+from app.observability.controller import SAMPLER_STATE, DebugController, metrics
+from app.observability.sampler import MetricsSampler
 from app.orgs.api_keys import ApiKeyAuthenticator
 from app.orgs.audit import AuditLogService
 from app.orgs.auth import authorize_org_request
@@ -94,6 +105,16 @@ def _openapi() -> OpenAPIConfig:
     )
 
 
+def _operator_routes(settings: Settings) -> list[Any]:
+    """/metrics (unless only METRICS_PORT serves metrics) and, when enabled, /debug/sentry-test."""
+    routes: list[Any] = []
+    if settings.metrics_enabled and (settings.metrics_token is not None or settings.metrics_port is None):
+        routes.append(metrics)
+    if settings.debug_sentry_test_enabled:
+        routes.append(DebugController)
+    return routes
+
+
 def create_app(
     settings: Settings | None = None, *, sentry_transport: type[Transport] | Transport | None = None
 ) -> Litestar:
@@ -104,6 +125,9 @@ def create_app(
     db = Database(settings)
     redis = create_redis(settings)
     cache = Cache(redis, local_seconds=settings.cache_local_seconds)
+    rate_limiter = RateLimiter(settings, redis)
+    alerts = AlertManager.configure(settings, redis)
+    sampler = MetricsSampler(db=db, cache=cache)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncGenerator[None]:
@@ -113,12 +137,20 @@ def create_app(
         cache.attach(bus)
         memberships = MembershipCache(db=db, bus=bus, cache_seconds=settings.membership_cache_seconds)
         app.state["memberships"] = memberships
+        passwords = PasswordHashing(settings)
+        second_factor = SecondFactor(settings)
+        throttle = LoginThrottle(redis=redis, settings=settings)
         app.state["accounts"] = AccountsService(
             settings=settings,
             db=db,
-            passwords=PasswordHashing(settings),
+            passwords=passwords,
             tokens=TokenCodec(settings),
             memberships=memberships,
+            second_factor=second_factor,
+            throttle=throttle,
+        )
+        app.state["mfa"] = MfaService(
+            db=db, passwords=passwords, second_factor=second_factor, throttle=throttle
         )
         api_keys = ApiKeyAuthenticator(
             db=db,
@@ -136,8 +168,19 @@ def create_app(
         app.state["inbound"] = InboundService(settings=settings, db=db)
         app.state["webhook_endpoints"] = WebhookEndpointsService(db=db, settings=settings)
         app.state["admin"] = AdminService(db=db)
+        app.state[IDEMPOTENCY_STATE] = IdempotencyStore(
+            db=db,
+            sealer=SecretBox.from_setting(
+                settings.encryption_key,
+                fallback_secret=settings.secret_key,
+                label="app/idempotent-responses/v1",
+            ),
+            ttl=timedelta(hours=settings.idempotency_ttl_hours),
+        )
         bus.start()
         api_keys.start()
+        if multiprocess_dir() is not None:
+            sampler.start()  # other workers may answer the scrapes: publish this one's numbers
         if redis is None:
             logger.warning("REDIS_URL not set: running without Redis (development only)")
         logger.info("started", extra={"environment": settings.environment})
@@ -151,15 +194,21 @@ def create_app(
             gc.unfreeze()
             await bus.stop()
             await api_keys.stop()
+            await sampler.stop()
+            await AlertManager.drain()
+            await alerts.aclose()
             await db.close()
             if redis is not None:
                 await redis.aclose()
             ErrorMonitoring.flush()
+            request_metrics.flush()
+            mark_process_dead()
 
     app = ContextualLitestar(
         route_handlers=[
             HealthController,
             AuthController,
+            MfaController,
             UsersController,
             OrgsController,
             MembersController,
@@ -173,11 +222,14 @@ def create_app(
             InboundWebhooksController,
             AdminController,
             WebhookEndpointsController,
+            *_operator_routes(settings),
         ],
         lifespan=[lifespan],
         # Org access first (401/403/404 before anything reads the body), then strict bodies.
         before_request=in_order(
             authorize_org_request,
+            # Once the caller is known, before the body is read (app/core/rate_limit.py).
+            *rate_limiter.before_request_steps(authenticate=authenticate_request, dependency="principal"),
             strict_json_body(authenticate=authenticate_request, dependency="principal"),
         ),
         after_exception=[ErrorMonitoring.report_request_error],
@@ -191,6 +243,8 @@ def create_app(
     app.state["db"] = db
     app.state["redis"] = redis
     app.state["cache"] = cache
+    app.state["rate_limiter"] = rate_limiter
+    app.state[SAMPLER_STATE] = sampler
     app.access_log = settings.access_log
     return app
 

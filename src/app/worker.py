@@ -20,13 +20,17 @@ from datetime import timedelta
 from app.core.config import ConfigError, Settings, load_settings
 from app.core.db import Database
 from app.core.logging import configure_logging, get_logger
-from app.core.monitoring import ErrorMonitoring
+from app.core.monitoring import AlertManager, ErrorMonitoring
+from app.core.redis import create_redis
+from app.idempotency.store import purge_expired_keys
 from app.inbound.handlers import InboundHandlers, mark_inbound_event_failed, process_inbound_event
 from app.jobs.kinds import EMAIL_SEND, INBOUND_PROCESS, WEBHOOK_DELIVER, WEBHOOK_FAN_OUT
 from app.jobs.registry import JobRegistry
 from app.jobs.worker import Worker
 from app.notifications.delivery import EmailDelivery, mail_settings
 from app.notifications.mailer import mailer_from_settings
+from app.observability.exporter import serve_in_thread
+from app.observability.sampler import MetricsSampler
 from app.outbound.delivery import WebhookDelivery
 
 __all__ = ["WorkerContext", "build_worker", "main"]
@@ -63,6 +67,7 @@ def register_service_jobs(context: WorkerContext) -> None:
     context.jobs.register(WEBHOOK_FAN_OUT, webhooks.fan_out)
     context.jobs.register(WEBHOOK_DELIVER, webhooks.deliver)
     context.housekeeping.append(webhooks.purge_old_events)
+    context.housekeeping.append(functools.partial(purge_expired_keys, db))
     context.closers.append(webhooks.aclose)
 
 
@@ -97,6 +102,9 @@ def build_worker(
 async def run(settings: Settings) -> None:
     db = Database(settings)
     await db.connect()
+    redis = create_redis(settings)
+    alerts = AlertManager.configure(settings, redis)  # dead-letter growth, database outages
+    sampler = _serve_metrics(settings, db)
     try:
         worker, context = build_worker(settings, db)
         loop = asyncio.get_running_loop()
@@ -108,8 +116,25 @@ async def run(settings: Settings) -> None:
             for close in context.closers:
                 await close()
     finally:
+        if sampler is not None:
+            await sampler.stop()
+        await AlertManager.drain()
+        await alerts.aclose()
         await db.close()
+        if redis is not None:
+            await redis.aclose()
         ErrorMonitoring.flush()
+
+
+def _serve_metrics(settings: Settings, db: Database) -> MetricsSampler | None:
+    """This process's metrics on METRICS_PORT_WORKER (jobs run, their durations, queue depth)."""
+    if settings.metrics_port_worker is None:
+        return None
+    serve_in_thread(settings.metrics_host, settings.metrics_port_worker, settings.metrics_token)
+    sampler = MetricsSampler(db=db)
+    sampler.start()
+    logger.info("worker metrics port open", extra={"port": settings.metrics_port_worker})
+    return sampler
 
 
 def main() -> int:

@@ -16,6 +16,8 @@ PRODUCTION = {
     "DATABASE_URL": DATABASE_URL,
     "REDIS_URL": "redis://127.0.0.1:6379/0",
     "SECRET_KEY": "a-production-secret-key-0123456789abcdef",
+    "ENCRYPTION_KEY": "bWZhLWtleS1mb3ItdGhlLWNvbmZpZy10ZXN0cy0zMmI",  # 32 bytes, URL-safe base64
+    "METRICS_TOKEN": "a-metrics-token-0123456789",  # or METRICS_PORT (tests/core/test_metrics.py)
 }
 
 

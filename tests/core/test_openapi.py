@@ -16,6 +16,8 @@ from tests.factories import Client
 PROBLEM = "application/problem+json"
 SCHEMA_PATH = "/docs/openapi.json"
 AUTO_METHODS = {"HEAD", "OPTIONS"}  # added by Litestar to every path, never documented
+# For operators' tools, not API clients: left out of the document on purpose.
+UNDOCUMENTED = {("/metrics", "get")}
 
 
 Operation = tuple[str, str]  # (path as in the document, lower-case method)
@@ -29,15 +31,17 @@ async def schema(client: Client) -> dict[str, Any]:
 
 
 def app_operations(app: Litestar) -> dict[Operation, set[str]]:
-    """(path, method) of every HTTP route outside /docs, with the dependencies its handler uses."""
+    """(path, method) of every HTTP route outside /docs (and UNDOCUMENTED), with the dependencies
+    its handler uses."""
     found: dict[Operation, set[str]] = {}
     for route in app.routes:
         if not isinstance(route, HTTPRoute) or route.path.startswith("/docs"):
             continue
         for handler in route.route_handlers:
             for method in handler.http_methods:
-                if method not in AUTO_METHODS:
-                    found[(route.path_format, method.lower())] = set(handler.resolve_dependencies())
+                operation = (route.path_format, method.lower())
+                if method not in AUTO_METHODS and operation not in UNDOCUMENTED:
+                    found[operation] = set(handler.resolve_dependencies())
     return found
 
 

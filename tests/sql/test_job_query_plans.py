@@ -88,6 +88,7 @@ def cases(job: uuid.UUID) -> list[Case]:
             {},
             ("jobs_due_idx", "jobs_lease_idx", "jobs_finished_idx|jobs_state_idx", "jobs_state_idx"),
         ),
+        Case("jobs.count_dead_jobs", {}, ("jobs_state_idx",)),
         Case(
             "jobs.delete_finished_jobs",
             {"before": datetime.now(UTC) - timedelta(days=7)},

@@ -11,11 +11,17 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, JSONBody
 
-from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts
+from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts, user_service
+from app.accounts.mfa import MfaService
 from app.accounts.service import AccountsService, Principal
 from app.accounts.structs import (
+    BackupCodesOut,
     LoginIn,
     MessageOut,
+    MfaChallengeIn,
+    MfaChallengeOut,
+    MfaDisableIn,
+    MfaSetupOut,
     PasswordChangeIn,
     PasswordResetConfirmIn,
     PasswordResetRequestIn,
@@ -26,23 +32,33 @@ from app.accounts.structs import (
     SessionOut,
     TokenIn,
     TokenPairOut,
+    TotpCodeIn,
     UserOut,
 )
+from app.core.config import Settings
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
+from app.core.rate_limit import client_ip
 from app.core.responses import Envelope, create_success_response, problem_responses
 
-__all__ = ["AuthController", "UsersController"]
+__all__ = ["AuthController", "MfaController", "UsersController"]
 
 _CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 RESET_REQUESTED = "If an account exists for this address, a password reset link has been sent."
+# Answers that carry secrets (TOTP secret, backup codes) must not be kept by any cache.
+NO_STORE = {"Cache-Control": "no-store"}
 
 
 def _client(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
-    """The caller's user agent (truncated) and IP address (None if not an IP, e.g. a socket)."""
+    """The caller's user agent (truncated) and IP address (None if not an IP, e.g. a socket).
+
+    The address is the one the rate limits use: behind RATE_LIMIT_TRUSTED_PROXY_HOPS proxies,
+    taken from X-Forwarded-For, so the login throttle counts clients, not the proxy.
+    """
     user_agent = _CONTROL_CHARS.sub("", request.headers.get("user-agent") or "")
-    host = request.client.host if request.client else None
+    settings: Settings = request.app.state["settings"]
+    host = client_ip(request.scope, settings.rate_limit_trusted_proxy_hops)
     try:
-        ip = str(ip_address(host)) if host else None
+        ip = str(ip_address(host))
     except ValueError:
         ip = None
     return (user_agent[:512] or None), ip
@@ -99,15 +115,20 @@ class AuthController(Controller):
         "/login",
         status_code=200,
         summary="Sign in with email or username and password",
-        description="Returns a short-lived access token (JWT) and a refresh token that rotates on every use.",
-        responses=problem_responses(400, 401, 413, 415, 422),
+        description=(
+            "Returns a short-lived access token (JWT) and a refresh token that rotates on every use. "
+            "With two-factor authentication on, returns instead `mfa_required: true` and a "
+            "`challenge_token` to send with a code to POST /auth/mfa/challenge. Repeated failures "
+            "slow down and then answer 429 with Retry-After."
+        ),
+        responses=problem_responses(400, 401, 413, 415, 422, 429),
     )
     async def login(
         self,
         data: JSONBody[LoginIn],
         accounts: NamedDependency[AccountsService],
         request: Request[Any, Any, Any],
-    ) -> Response[Envelope[TokenPairOut]]:
+    ) -> Response[Envelope[TokenPairOut | MfaChallengeOut]]:
         user_agent, ip = _client(request)
         return create_success_response(await accounts.login(data, user_agent=user_agent, ip=ip))
 
@@ -219,6 +240,114 @@ class AuthController(Controller):
         principal: NamedDependency[Principal],
     ) -> None:
         await accounts.revoke_session(principal, session_id)
+
+
+class MfaController(Controller):
+    """Two-factor authentication with an authenticator app (TOTP) and backup codes (docs/MFA.md)."""
+
+    path = "/auth/mfa"
+    tags = ["auth"]
+    dependencies = {"accounts": Provide(provide_accounts, sync_to_thread=False)}
+
+    @post(
+        "/enable",
+        status_code=200,
+        summary="Start setting up two-factor authentication",
+        description=(
+            "Creates a pending TOTP secret and returns it with an otpauth:// URI (for a QR code). "
+            "Two-factor is on only after POST /auth/mfa/confirm. Calling it again replaces a pending "
+            "secret; 409 MFA_ALREADY_ENABLED once two-factor is on."
+        ),
+        dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
+        security=BEARER_SECURITY,
+        responses=problem_responses(401, 404, 409),
+    )
+    async def enable(
+        self, mfa: NamedDependency[MfaService], principal: NamedDependency[Principal]
+    ) -> Response[Envelope[MfaSetupOut]]:
+        return create_success_response(await mfa.enable(principal.user_id), headers=NO_STORE)
+
+    @post(
+        "/confirm",
+        status_code=200,
+        summary="Turn two-factor authentication on with a first code",
+        description=(
+            "Checks a code from the authenticator app against the pending secret, turns two-factor "
+            "on and returns 10 one-time backup codes. They are shown only this once."
+        ),
+        dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
+        security=BEARER_SECURITY,
+        responses=problem_responses(400, 401, 404, 409, 413, 415, 422),
+    )
+    async def confirm(
+        self,
+        data: JSONBody[TotpCodeIn],
+        mfa: NamedDependency[MfaService],
+        principal: NamedDependency[Principal],
+    ) -> Response[Envelope[BackupCodesOut]]:
+        return create_success_response(await mfa.confirm(principal.user_id, data.code), headers=NO_STORE)
+
+    @post(
+        "/challenge",
+        status_code=200,
+        summary="Finish signing in with a second factor",
+        description=(
+            "Exchanges the challenge token from POST /auth/login and a code (from the authenticator "
+            "app, or a backup code, which then is used up) for a token pair. A challenge lasts "
+            "MFA_CHALLENGE_TTL_SECONDS, works once, and is spent after MFA_CHALLENGE_MAX_ATTEMPTS "
+            "tries; wrong codes also count as failed logins of the account."
+        ),
+        responses=problem_responses(400, 401, 413, 415, 422, 429),
+    )
+    async def challenge(
+        self,
+        data: JSONBody[MfaChallengeIn],
+        accounts: NamedDependency[AccountsService],
+        request: Request[Any, Any, Any],
+    ) -> Response[Envelope[TokenPairOut]]:
+        user_agent, ip = _client(request)
+        return create_success_response(
+            await accounts.complete_mfa_challenge(data, user_agent=user_agent, ip=ip)
+        )
+
+    @post(
+        "/backup-codes",
+        status_code=200,
+        summary="Replace the backup codes",
+        description="Requires a current code from the authenticator app; the old backup codes stop working.",
+        dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
+        security=BEARER_SECURITY,
+        responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 429),
+    )
+    async def regenerate_backup_codes(
+        self,
+        data: JSONBody[TotpCodeIn],
+        mfa: NamedDependency[MfaService],
+        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
+    ) -> Response[Envelope[BackupCodesOut]]:
+        _, ip = _client(request)
+        codes = await mfa.regenerate_backup_codes(principal.user_id, data.code, ip=ip)
+        return create_success_response(codes, headers=NO_STORE)
+
+    @post(
+        "/disable",
+        status_code=204,
+        summary="Turn two-factor authentication off",
+        description="Requires the password and a code (authenticator app or backup code).",
+        dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
+        security=BEARER_SECURITY,
+        responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 429),
+    )
+    async def disable(
+        self,
+        data: JSONBody[MfaDisableIn],
+        mfa: NamedDependency[MfaService],
+        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
+    ) -> None:
+        _, ip = _client(request)
+        await mfa.disable(principal.user_id, data, ip=ip)
 
 
 class UsersController(Controller):

@@ -11,6 +11,8 @@ from app.accounts.structs import (
     CredentialsRow,
     EmailTokenRow,
     IdentityRow,
+    MfaAttemptRow,
+    MfaStateRow,
     PasswordRow,
     PublicUserOut,
     SessionOut,
@@ -195,3 +197,75 @@ async def get_valid_email_token(
 
 async def invalidate_email_tokens(conn: Connection, *, user_id: UUID, purpose: EmailPurpose) -> None:
     await _q().invalidate_email_tokens(conn, user_id=user_id, purpose=purpose)
+
+
+# ---- two-factor ---------------------------------------------------------------------------
+
+
+async def get_mfa_state(conn: Connection, *, user_id: UUID) -> MfaStateRow | None:
+    """None if the account does not exist (or was deleted)."""
+    return row_or_none(await _q().get_mfa_state(conn, user_id=user_id), MfaStateRow)
+
+
+async def upsert_mfa_secret(conn: Connection, *, user_id: UUID, secret_ciphertext: bytes) -> bool:
+    """False if two-factor is already on (the confirmed secret is kept)."""
+    record = await _q().upsert_mfa_secret(conn, user_id=user_id, secret_ciphertext=secret_ciphertext)
+    return record is not None
+
+
+async def confirm_mfa(conn: Connection, *, user_id: UUID, secret_ciphertext: bytes, step: int) -> bool:
+    record = await _q().confirm_mfa(conn, user_id=user_id, secret_ciphertext=secret_ciphertext, step=step)
+    return record is not None
+
+
+async def advance_mfa_step(conn: Connection, *, user_id: UUID, step: int) -> bool:
+    """False if a code of this time step (or a later one) was already accepted."""
+    return await _q().advance_mfa_step(conn, user_id=user_id, step=step) is not None
+
+
+async def replace_backup_codes(conn: Connection, *, user_id: UUID, code_hashes: list[bytes]) -> None:
+    await _q().replace_backup_codes(conn, user_id=user_id, code_hashes=code_hashes)
+
+
+async def consume_backup_code(conn: Connection, *, user_id: UUID, code_hash: bytes) -> bool:
+    return await _q().consume_backup_code(conn, user_id=user_id, code_hash=code_hash) is not None
+
+
+async def delete_user_mfa(conn: Connection, *, user_id: UUID) -> bool:
+    return await _q().delete_user_mfa(conn, user_id=user_id) is not None
+
+
+async def insert_mfa_challenge(
+    conn: Connection,
+    *,
+    token_hash: bytes,
+    user_id: UUID,
+    login_name: str,
+    max_attempts: int,
+    user_agent: str | None,
+    ip: str | None,
+    expires_at: datetime,
+) -> None:
+    await _q().insert_mfa_challenge(
+        conn,
+        token_hash=token_hash,
+        user_id=user_id,
+        login_name=login_name,
+        max_attempts=max_attempts,
+        user_agent=user_agent,
+        ip=ip,
+        expires_at=expires_at,
+    )
+
+
+async def claim_mfa_attempt(conn: Connection, *, token_hash: bytes) -> MfaAttemptRow | None:
+    """None if the challenge is unknown, used, expired, out of attempts, or two-factor is off."""
+    return row_or_none(await _q().claim_mfa_attempt(conn, token_hash=token_hash), MfaAttemptRow)
+
+
+async def spend_mfa_challenge(conn: Connection, *, token_hash: bytes) -> bool:
+    return await _q().spend_mfa_challenge(conn, token_hash=token_hash) is not None
+
+
+async def delete_mfa_challenges(conn: Connection, *, user_id: UUID) -> None:
+    await _q().delete_mfa_challenges(conn, user_id=user_id)

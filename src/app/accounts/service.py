@@ -15,9 +15,12 @@ import asyncpg
 import msgspec
 
 from app.accounts import queries
+from app.accounts.mfa import LoginThrottling, NoThrottle, SecondFactor
 from app.accounts.sessions import SessionCache
 from app.accounts.structs import (
     LoginIn,
+    MfaChallengeIn,
+    MfaChallengeOut,
     PasswordChangeIn,
     PasswordResetConfirmIn,
     ProfilePatchIn,
@@ -97,12 +100,16 @@ class AccountsService:
         passwords: PasswordHashing,
         tokens: TokenCodec,
         memberships: MembershipCache,
+        second_factor: SecondFactor | None = None,
+        throttle: LoginThrottling | None = None,
     ) -> None:
         self._settings = settings
         self._db = db
         self._passwords = passwords
         self._tokens = tokens
         self._memberships = memberships
+        self._factor = second_factor or SecondFactor(settings)
+        self._throttle: LoginThrottling = throttle or NoThrottle()
         self.sessions = SessionCache(settings.session_cache_seconds)
 
     # ---- registration and email verification ----------------------------------------------
@@ -167,38 +174,120 @@ class AccountsService:
 
     # ---- login sessions ---------------------------------------------------------------------
 
-    async def login(self, data: LoginIn, *, user_agent: str | None, ip: str | None) -> TokenPairOut:
+    async def login(
+        self, data: LoginIn, *, user_agent: str | None, ip: str | None
+    ) -> TokenPairOut | MfaChallengeOut:
+        """A token pair; with two-factor on, a challenge to answer with a code instead."""
+        await self._throttle.check(account=data.login, ip=ip)
         async with self._db.connection() as conn:
             creds = await queries.get_credentials_by_login(conn, login=data.login)
         # Unknown accounts are checked against a dummy hash: same answer, same cost.
         valid = await self._passwords.verify(creds.password_hash if creds else None, data.password)
         if creds is None or not valid or not creds.is_active:
             logger.info("login failed")
+            await self._throttle.failed(account=data.login, ip=ip, user_id=creds.id if creds else None)
             raise AuthenticationError(
                 "The login or password is incorrect.", error_code=ErrorCode.INVALID_CREDENTIALS
             )
-        refresh_token = new_token()
-        session_id = new_id()
         # Upgrade a hash made with older parameters, hashing before the transaction opens.
         new_hash = (
             await self._passwords.hash(data.password)
             if self._passwords.needs_rehash(creds.password_hash)
             else None
         )
+        if creds.mfa_enabled:
+            # Not a success yet for the throttle: that waits for the second factor.
+            return await self._open_challenge(
+                user_id=creds.id, login=data.login, new_hash=new_hash, user_agent=user_agent, ip=ip
+            )
         async with self._db.transaction() as conn:
             if new_hash is not None:
                 await queries.update_password_hash(conn, id=creds.id, password_hash=new_hash)
-            await queries.insert_session(
+            tokens = await self._start_session(conn, user_id=creds.id, user_agent=user_agent, ip=ip)
+        await self._throttle.succeeded(account=data.login, ip=ip)
+        return tokens
+
+    async def _open_challenge(
+        self, *, user_id: UUID, login: str, new_hash: str | None, user_agent: str | None, ip: str | None
+    ) -> MfaChallengeOut:
+        challenge_token = new_token()
+        ttl = self._settings.mfa_challenge_ttl_seconds
+        async with self._db.transaction() as conn:
+            if new_hash is not None:
+                await queries.update_password_hash(conn, id=user_id, password_hash=new_hash)
+            await queries.insert_mfa_challenge(
                 conn,
-                id=session_id,
-                user_id=creds.id,
+                token_hash=hash_token(challenge_token),
+                user_id=user_id,
+                login_name=login,
+                max_attempts=self._settings.mfa_challenge_max_attempts,
                 user_agent=user_agent,
                 ip=ip,
-                expires_at=self._session_expiry(),
-                token_hash=hash_token(refresh_token),
+                expires_at=_now() + timedelta(seconds=ttl),
             )
+        logger.info("login needs a second factor")
+        return MfaChallengeOut(
+            mfa_required=True,
+            challenge_token=challenge_token,
+            expires_in=ttl,
+            methods=["totp", "backup_code"],
+        )
+
+    async def complete_mfa_challenge(
+        self, data: MfaChallengeIn, *, user_agent: str | None, ip: str | None
+    ) -> TokenPairOut:
+        """The second step of signing in with two-factor on: the challenge and a TOTP or backup
+        code for a token pair. Every try counts against the challenge (spent after
+        MFA_CHALLENGE_MAX_ATTEMPTS) and, when wrong, against the account's login throttle."""
+        token_hash = hash_token(data.challenge_token)
+        async with self._db.connection() as conn:
+            # Counted before the code is checked, so concurrent guesses cannot exceed the cap.
+            attempt = await queries.claim_mfa_attempt(conn, token_hash=token_hash)
+        if attempt is None:
+            raise AuthenticationError(
+                "The sign-in challenge is invalid, expired or used up; sign in with your password again.",
+                error_code=ErrorCode.INVALID_TOKEN,
+            )
+        await self._throttle.check(account=attempt.login_name, ip=ip)
+        tokens: TokenPairOut | None = None
+        async with self._db.transaction() as conn:
+            accepted = await self._factor.use_code(
+                conn, user_id=attempt.user_id, ciphertext=attempt.secret_ciphertext, code=data.code
+            )
+            # Of two concurrent successes (say a TOTP and a backup code) only one spends it.
+            if accepted and await queries.spend_mfa_challenge(conn, token_hash=token_hash):
+                tokens = await self._start_session(
+                    conn, user_id=attempt.user_id, user_agent=user_agent, ip=ip
+                )
+        if tokens is None:
+            await self._throttle.failed(account=attempt.login_name, ip=ip, user_id=attempt.user_id)
+            left = attempt.max_attempts - attempt.attempts
+            logger.info("second factor refused", extra={"attempts_left": left})
+            raise AuthenticationError(
+                "The code is incorrect or was already used."
+                + (f" {left} more attempt(s) with this challenge." if left else " Sign in again."),
+                error_code=ErrorCode.INVALID_MFA_CODE,
+            )
+        await self._throttle.succeeded(account=attempt.login_name, ip=ip)
+        return tokens
+
+    async def _start_session(
+        self, conn: Connection, *, user_id: UUID, user_agent: str | None, ip: str | None
+    ) -> TokenPairOut:
+        """A new login session with its first refresh token, inside the caller's transaction."""
+        refresh_token = new_token()
+        session_id = new_id()
+        await queries.insert_session(
+            conn,
+            id=session_id,
+            user_id=user_id,
+            user_agent=user_agent,
+            ip=ip,
+            expires_at=self._session_expiry(),
+            token_hash=hash_token(refresh_token),
+        )
         logger.info("login succeeded", extra={"session_id": str(session_id)})
-        return self._token_pair(user_id=creds.id, session_id=session_id, refresh_token=refresh_token)
+        return self._token_pair(user_id=user_id, session_id=session_id, refresh_token=refresh_token)
 
     async def refresh(self, refresh_token: str, *, user_agent: str | None, ip: str | None) -> TokenPairOut:
         new_refresh = new_token()
@@ -335,6 +424,8 @@ class AccountsService:
             await queries.update_password_hash(conn, id=user.id, password_hash=new_hash)
             await queries.invalidate_email_tokens(conn, user_id=user.id, purpose=PASSWORD_RESET)
             await queries.revoke_user_sessions(conn, user_id=user.id, reason="password_reset")
+            # An open sign-in challenge proves the old password: it dies with it.
+            await queries.delete_mfa_challenges(conn, user_id=user.id)
         self.sessions.forget_user(user.id)
         logger.info("password reset", extra={"target_user_id": str(user.id)})
 
@@ -361,6 +452,7 @@ class AccountsService:
             await queries.revoke_user_sessions(
                 conn, user_id=user.id, reason="password_changed", keep_id=principal.session_id
             )
+            await queries.delete_mfa_challenges(conn, user_id=user.id)
         self.sessions.forget_user(user.id)
 
     # ---- profiles ---------------------------------------------------------------------------

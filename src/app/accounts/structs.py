@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Annotated, Literal
 from uuid import UUID
 
 import msgspec
@@ -20,6 +20,28 @@ from app.core.types import (
     Password,
     Username,
 )
+
+# A 6-digit TOTP code or a backup code (`abcde-23456`); spaces and dashes are ignored.
+MfaCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=6,
+        max_length=24,
+        pattern=r"^[A-Za-z0-9 -]+$(?!\n)",
+        description="The 6-digit code of the authenticator app, or one of the backup codes.",
+        examples=["123456", "k7m2q-x9p4t"],
+    ),
+]
+TotpCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=6,
+        max_length=8,
+        pattern=r"^[0-9 ]+$(?!\n)",
+        description="The 6-digit code of the authenticator app.",
+        examples=["123456"],
+    ),
+]
 
 
 class Input(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -64,6 +86,22 @@ class PasswordResetConfirmIn(Input):
 class PasswordChangeIn(Input):
     current_password: AnyPassword
     new_password: Password
+
+
+class TotpCodeIn(Input):
+    code: TotpCode
+
+
+class MfaChallengeIn(Input):
+    """The challenge token from /auth/login and a code of the second factor."""
+
+    challenge_token: OpaqueToken
+    code: MfaCode
+
+
+class MfaDisableIn(Input):
+    password: AnyPassword
+    code: MfaCode
 
 
 class ProfilePatchIn(Input):
@@ -111,6 +149,31 @@ class TokenPairOut(msgspec.Struct, frozen=True, kw_only=True):
     expires_in: int
 
 
+class MfaChallengeOut(msgspec.Struct, frozen=True, kw_only=True):
+    """The password was right and two-factor is on: send a code with this challenge token to
+    /auth/mfa/challenge. Tell it from a token pair by `mfa_required`."""
+
+    mfa_required: Literal[True]
+    challenge_token: str
+    expires_in: int
+    methods: list[Literal["totp", "backup_code"]]
+
+
+class MfaSetupOut(msgspec.Struct, frozen=True, kw_only=True):
+    """A pending TOTP secret: add it to an authenticator app, then confirm with a first code."""
+
+    secret: str
+    otpauth_uri: str
+    issuer: str
+    account: str
+
+
+class BackupCodesOut(msgspec.Struct, frozen=True, kw_only=True):
+    """One-time codes for when the authenticator is not at hand; shown only this once."""
+
+    backup_codes: list[str]
+
+
 class SessionOut(msgspec.Struct, frozen=True, kw_only=True):
     id: UUID
     user_agent: str | None
@@ -132,6 +195,22 @@ class CredentialsRow(msgspec.Struct, frozen=True):
     id: UUID
     password_hash: str
     is_active: bool
+    mfa_enabled: bool = False
+
+
+class MfaStateRow(msgspec.Struct, frozen=True):
+    email: str
+    password_hash: str
+    secret_ciphertext: bytes | None
+    enabled: bool
+
+
+class MfaAttemptRow(msgspec.Struct, frozen=True):
+    user_id: UUID
+    login_name: str
+    attempts: int
+    max_attempts: int
+    secret_ciphertext: bytes
 
 
 class IdentityRow(msgspec.Struct, frozen=True):

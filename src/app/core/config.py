@@ -14,6 +14,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from app.core.encryption import parse_keys
+
 __all__ = ["ConfigError", "Settings", "load_settings"]
 
 Environment = Literal["development", "test", "production"]
@@ -60,6 +62,8 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     redis_timeout_seconds: Annotated[float, msgspec.Meta(gt=0)] = 0.5
 
     max_request_body_bytes: PositiveInt = 1_048_576
+    # How long the first response to a request with an Idempotency-Key is kept and replayed.
+    idempotency_ttl_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] = 24
 
     jwt_issuer: str = "app"
     jwt_audience: str = "app-api"
@@ -80,10 +84,50 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     cache_local_seconds: Annotated[float, msgspec.Meta(ge=0, le=60)] = 2.0
     invitation_ttl_days: Annotated[int, msgspec.Meta(ge=1, le=30)] = 7
 
+    # Two-factor authentication (docs/MFA.md). The issuer names the service in authenticator apps.
+    mfa_issuer: Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=r"^[^:\x00-\x1f]+$")] = "App"
+    # Master key of what is encrypted at rest (TOTP secrets, stored idempotent responses; a subkey
+    # per purpose): 32 bytes, URL-safe base64; several comma-separated while rotating (the first
+    # encrypts). Unset outside production: derived from SECRET_KEY.
+    encryption_key: str | None = None
+    mfa_challenge_ttl_seconds: Annotated[int, msgspec.Meta(ge=30, le=1_800)] = 300
+    # Wrong codes one sign-in challenge accepts before it is spent (the password is asked again).
+    mfa_challenge_max_attempts: Annotated[int, msgspec.Meta(ge=1, le=20)] = 5
+
     argon2_time_cost: Annotated[int, msgspec.Meta(ge=1, le=10)] = 3
     argon2_memory_kib: Annotated[int, msgspec.Meta(ge=8_192, le=1_048_576)] = 65_536
     argon2_parallelism: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
     password_hash_concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
+
+    # Rate limits (docs/OPERATIONS.md#rate-limits): a bucket of REQUESTS per WINDOW_SECONDS for each
+    # caller (API key, else user, else client IP) and route group, shared by every worker via Redis.
+    rate_limit_enabled: bool = True
+    # Prepended to every rate-limit and login-throttle key in Redis (lets several deployments or
+    # test runs share one Redis).
+    rate_limit_key_prefix: Annotated[str, msgspec.Meta(max_length=64, pattern=r"^[A-Za-z0-9:_.-]*$")] = "rl:"
+    # Proxies in front of the service that append the client's address to X-Forwarded-For; 0 (the
+    # default) ignores the header and limits by the connection's address.
+    rate_limit_trusted_proxy_hops: Annotated[int, msgspec.Meta(ge=0, le=5)] = 0
+    rate_limit_auth_requests: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] = 30
+    rate_limit_auth_window_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 60
+    rate_limit_write_requests: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] = 600
+    rate_limit_write_window_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 60
+    rate_limit_read_requests: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] = 3_000
+    rate_limit_read_window_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 60
+    rate_limit_webhooks_requests: Annotated[int, msgspec.Meta(ge=1, le=1_000_000_000)] = 1_200
+    rate_limit_webhooks_window_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 60
+    # Failed sign-ins (app.accounts.login_throttle), counted per account and per client IP over
+    # LOGIN_FAILURE_WINDOW_SECONDS: after LOGIN_FAILURES_BEFORE_DELAY failures each attempt waits
+    # LOGIN_DELAY_BASE_SECONDS, growing by LOGIN_DELAY_FACTOR per failure up to LOGIN_DELAY_MAX_SECONDS;
+    # at the lockout thresholds, 429 for LOGIN_LOCKOUT_SECONDS.
+    login_failures_before_delay: Annotated[int, msgspec.Meta(ge=0, le=1_000)] = 3
+    login_delay_base_seconds: Annotated[float, msgspec.Meta(ge=0, le=10)] = 0.5
+    login_delay_factor: Annotated[float, msgspec.Meta(ge=1, le=10)] = 2.0
+    login_delay_max_seconds: Annotated[float, msgspec.Meta(ge=0, le=30)] = 8.0
+    login_lockout_after_failures: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 10
+    login_ip_lockout_after_failures: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 100
+    login_failure_window_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 900
+    login_lockout_seconds: Annotated[int, msgspec.Meta(ge=1, le=86_400)] = 900
 
     # Inbound webhooks: one source per WEBHOOK_SECRET_<SOURCE> variable (several secrets,
     # comma-separated, while rotating). Filled by load_settings, not by a variable of this name.
@@ -123,6 +167,26 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     smtp_tls: bool = False
     smtp_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=120)] = 10.0
 
+    # Observability (docs/OPERATIONS.md: "Metrics", "Alerts", "Slow queries").
+    metrics_enabled: bool = True
+    # When set, /metrics (and METRICS_PORT) answer only `Authorization: Bearer <METRICS_TOKEN>`.
+    metrics_token: Annotated[str, msgspec.Meta(min_length=16)] | None = None
+    # Serve metrics on this port from `python -m app.serve`'s main process (all workers summed);
+    # without METRICS_TOKEN, /metrics is then not served on the API port at all.
+    metrics_port: Annotated[int, msgspec.Meta(ge=1, le=65_535)] | None = None
+    metrics_host: str = "0.0.0.0"  # noqa: S104 - scraped from another host; keep the port internal
+    # Where worker processes of `python -m app.serve` share their metric files (default: <tmp>/app-metrics).
+    metrics_multiproc_dir: str | None = None
+    # The job worker's own metrics (python -m app.worker), on this port when set.
+    metrics_port_worker: Annotated[int, msgspec.Meta(ge=1, le=65_535)] | None = None
+    alert_webhook_url: str | None = None
+    # The same alert title is sent at most once per this many seconds (across processes via Redis).
+    alert_dedupe_seconds: Annotated[float, msgspec.Meta(ge=0, le=86_400)] = 300.0
+    alert_webhook_timeout_seconds: Annotated[float, msgspec.Meta(gt=0, le=60)] = 5.0
+    # Statements slower than this are logged (and counted) by query name; 0 turns it off.
+    slow_query_ms: Annotated[int, msgspec.Meta(ge=0, le=3_600_000)] = 200
+    debug_sentry_test_enabled: bool = False
+
     @property
     def is_production(self) -> bool:
         return self.environment == "production"
@@ -138,6 +202,10 @@ def _check(settings: Settings) -> None:
         raise ConfigError("REDIS_URL: must be a redis://, rediss:// or unix:// URL")
     if settings.db_pool_min_size > settings.db_pool_max_size:
         raise ConfigError("DB_POOL_MIN_SIZE: must not exceed DB_POOL_MAX_SIZE")
+    if settings.alert_webhook_url is not None and not settings.alert_webhook_url.startswith(
+        ("https://", "http://")
+    ):
+        raise ConfigError("ALERT_WEBHOOK_URL: must be an http:// or https:// URL")
     if settings.is_production:
         if settings.secret_key == DEV_SECRET_KEY:
             raise ConfigError("SECRET_KEY: required in production (at least 32 characters)")
@@ -147,6 +215,18 @@ def _check(settings: Settings) -> None:
             raise ConfigError("LOG_EMAIL_LINKS: must be off in production (links carry secrets)")
         if settings.webhook_allow_loopback:
             raise ConfigError("WEBHOOK_ALLOW_LOOPBACK: must be off in production (SSRF)")
+        if settings.encryption_key is None:
+            raise ConfigError("ENCRYPTION_KEY: required in production (32 bytes, URL-safe base64)")
+        if settings.metrics_enabled and settings.metrics_token is None and settings.metrics_port is None:
+            raise ConfigError(
+                "METRICS_TOKEN: required in production to serve /metrics "
+                "(or set METRICS_PORT for an internal port, or METRICS_ENABLED=false)"
+            )
+    if settings.encryption_key is not None:
+        try:
+            parse_keys(settings.encryption_key)
+        except ValueError as exc:
+            raise ConfigError(f"ENCRYPTION_KEY: {exc}") from None
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:

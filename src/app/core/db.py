@@ -15,8 +15,10 @@ session advisory locks. ``tests/unit/test_pool_rules.py`` enforces the rule over
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
@@ -28,6 +30,8 @@ from asyncpg.pool import PoolConnectionProxy
 
 from app.core.config import Settings
 from app.core.exceptions import ServiceUnavailableError
+from app.core.monitoring import AlertManager
+from app.core.query_log import slow_query_connection_class
 
 __all__ = ["SQL_DIR", "Connection", "Database", "row_or_none", "rows", "sql"]
 
@@ -40,6 +44,10 @@ if TYPE_CHECKING:
 else:  # the driver's classes are not subscriptable at run time
     Connection = PoolConnectionProxy
     Pool = asyncpg.Pool
+
+# A connection already in a transaction that this task's queries join (`Database.enclosing`),
+# with the task that opened it: tasks started from it get their own pooled connections.
+_enclosing: ContextVar[tuple[asyncio.Task[Any] | None, Any] | None] = ContextVar("enclosing", default=None)
 
 
 @cache
@@ -89,6 +97,8 @@ class Database:
             max_size=s.db_pool_max_size,
             reset=_no_reset,
             init=_init_connection,
+            # Times every statement (cheaply) for the slow-query log (SLOW_QUERY_MS).
+            connection_class=slow_query_connection_class(s.slow_query_ms),
             command_timeout=s.db_statement_timeout_ms / 1000 + 1,
             server_settings={
                 "application_name": "app",
@@ -105,11 +115,22 @@ class Database:
 
     @asynccontextmanager
     async def connection(self) -> AsyncGenerator[Connection]:
-        """A pooled connection in autocommit mode; 503 if none frees up within the acquire timeout."""
+        """A pooled connection in autocommit mode; 503 if none frees up within the acquire timeout.
+
+        Inside `enclosing`, the enclosing transaction's connection instead (same task only).
+        """
+        enclosing = _enclosing.get()
+        if enclosing is not None and enclosing[0] is asyncio.current_task():
+            yield enclosing[1]
+            return
         try:
             conn = await self.pool.acquire(timeout=self._settings.db_pool_acquire_timeout)
         except TimeoutError:
+            AlertManager.pool_exhausted()  # counted and alerted (de-duplicated, in the background)
             raise ServiceUnavailableError("The database is busy; retry shortly.") from None
+        except (OSError, asyncpg.CannotConnectNowError) as exc:
+            AlertManager.database_unreachable(exc)
+            raise
         try:
             yield conn
         finally:
@@ -120,6 +141,22 @@ class Database:
         """A connection inside a transaction that commits on success and rolls back on error."""
         async with self.connection() as conn, conn.transaction():
             yield conn
+
+    @asynccontextmanager
+    async def enclosing(self) -> AsyncGenerator[Connection]:
+        """A transaction that every `connection()` and `transaction()` of this task joins until
+        the block ends (a nested `transaction()` becomes a savepoint); it commits when the block
+        exits normally and rolls back on an exception.
+
+        It makes several service calls one unit of work, e.g. an idempotency key and the
+        effect it guards (app.idempotency). Keep the block short: it holds a connection.
+        """
+        async with self.transaction() as conn:
+            token = _enclosing.set((asyncio.current_task(), conn))
+            try:
+                yield conn
+            finally:
+                _enclosing.reset(token)
 
 
 def row_or_none(record: Any, row_type: type[T]) -> T | None:

@@ -35,6 +35,7 @@ __all__ = [
     "PayloadTooLargeError",
     "PermissionDeniedError",
     "PreconditionFailedError",
+    "RateLimitedError",
     "ServiceUnavailableError",
     "UnsupportedMediaTypeError",
     "ValidationError",
@@ -148,6 +149,20 @@ class PayloadTooLargeError(AppError):
     status_code = 413
     error_code = ErrorCode.PAYLOAD_TOO_LARGE
     default_message = "The request body is too large."
+
+
+class RateLimitedError(AppError):
+    """Too many requests: 429 with ``Retry-After`` (whole seconds, at least 1) and any extra headers."""
+
+    status_code = 429
+    error_code = ErrorCode.RATE_LIMITED
+    default_message = "Too many requests; retry after the number of seconds in Retry-After."
+
+    def __init__(
+        self, message: str | None = None, *, retry_after: int, headers: dict[str, str] | None = None
+    ) -> None:
+        self.retry_after = max(1, retry_after)
+        super().__init__(message, headers={"Retry-After": str(self.retry_after), **(headers or {})})
 
 
 class ServiceUnavailableError(AppError):

@@ -26,6 +26,7 @@ _STANDARD_ATTRS = frozenset(
     logging.LogRecord("", 0, "", 0, "", None, None).__dict__.keys() | {"message", "asctime", "taskName"}
 )
 _encoder = msgspec.json.Encoder(enc_hook=str)
+GRANIAN_LOGGERS = ("_granian", "granian.access")
 
 
 class JsonFormatter(logging.Formatter):
@@ -60,6 +61,12 @@ def configure_logging(level: str = "INFO") -> None:
     # Our access log replaces these; keep their warnings.
     for noisy in ("httpx", "httpcore", "asyncio"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # granian configures its own loggers with plain-text handlers in each worker: send their
+    # records through the JSON handler too (`python -m app.serve` also does so in its main process).
+    for name in GRANIAN_LOGGERS:
+        granian = logging.getLogger(name)
+        granian.handlers[:] = []
+        granian.propagate = True
 
 
 def get_logger(name: str) -> logging.Logger:

@@ -17,6 +17,8 @@ from litestar.types import LifeSpanReceive, LifeSpanScope, LifeSpanSend, Message
 
 from app.core.access_log import access_log
 from app.core.context import RequestContext, set_context
+from app.core.metrics import request_metrics
+from app.core.rate_limit import RATE_LIMIT_HEADERS
 
 __all__ = ["REQUEST_ID_HEADER", "ContextualLitestar"]
 
@@ -61,13 +63,18 @@ class ContextualLitestar(Litestar):
                 status = message["status"]
                 headers: list[Any] = list(message.get("headers") or [])
                 headers.append(header)
+                limited = scope["state"].get(RATE_LIMIT_HEADERS)  # set by a passed rate-limit check
+                if limited is not None:
+                    headers.extend(limited)
                 message["headers"] = headers
             await send(message)
 
         try:
             await super().__call__(scope, receive, send_with_id)
         finally:
+            elapsed = time.perf_counter() - started
+            # The router put the matched route's template in the scope (none for a 404).
+            request_metrics.observe(scope.get("path_template"), scope["method"], status, elapsed)
             if self.access_log and access_log.enabled():
-                duration_ms = round((time.perf_counter() - started) * 1000, 2)
-                access_log.write(context, scope["method"], scope["path"], status, duration_ms)
+                access_log.write(context, scope["method"], scope["path"], status, round(elapsed * 1000, 2))
             set_context(None)

@@ -44,6 +44,9 @@ class ErrorCode(StrEnum):
     INVALID_SIGNATURE = "INVALID_SIGNATURE"
     WEAK_PASSWORD = "WEAK_PASSWORD"
     INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    INVALID_MFA_CODE = "INVALID_MFA_CODE"
+    MFA_ALREADY_ENABLED = "MFA_ALREADY_ENABLED"
+    MFA_NOT_ENABLED = "MFA_NOT_ENABLED"
     PERMISSION_DENIED = "PERMISSION_DENIED"
     NOT_FOUND = "NOT_FOUND"
     METHOD_NOT_ALLOWED = "METHOD_NOT_ALLOWED"
@@ -59,6 +62,8 @@ class ErrorCode(StrEnum):
     PAYLOAD_TOO_LARGE = "PAYLOAD_TOO_LARGE"
     UNSUPPORTED_MEDIA_TYPE = "UNSUPPORTED_MEDIA_TYPE"
     RATE_LIMITED = "RATE_LIMITED"
+    IDEMPOTENCY_KEY_IN_USE = "IDEMPOTENCY_KEY_IN_USE"
+    IDEMPOTENCY_KEY_REUSED = "IDEMPOTENCY_KEY_REUSED"
     INTERNAL_ERROR = "INTERNAL_ERROR"
     SERVICE_UNAVAILABLE = "SERVICE_UNAVAILABLE"
 
@@ -128,12 +133,17 @@ def create_error_response(
     return Response(problem, status_code=status_code, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
-def problem_responses(*statuses: int, server_errors: bool = True) -> dict[int, ResponseSpec]:
+def problem_responses(
+    *statuses: int, server_errors: bool = True, rate_limited: bool = True
+) -> dict[int, ResponseSpec]:
     """OpenAPI response specs for the error statuses a route can return (DESIGN.md §3).
 
     500 and 503 (a dependency such as the database is down) are added unless `server_errors`
-    is False, since any route that touches a dependency can return them.
+    is False, since any route that touches a dependency can return them; 429 unless
+    `rate_limited` is False (every route but health, docs and metrics has a rate limit).
     """
+    if rate_limited and 429 not in statuses:
+        statuses = (*statuses, 429)
     if server_errors:
         statuses = (*statuses, 500, 503)
     return {

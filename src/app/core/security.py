@@ -23,6 +23,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.core.config import Settings
+from app.core.monitoring import monitor_performance
 
 __all__ = [
     "AccessClaims",
@@ -65,10 +66,12 @@ class PasswordHashing:
         # Verified against when the account does not exist, so both paths cost the same.
         self._dummy_hash = self._hasher.hash(new_token())
 
+    @monitor_performance("password.hash")
     async def hash(self, password: str) -> str:
         async with self._slots:
             return await asyncio.to_thread(self._hasher.hash, password)
 
+    @monitor_performance("password.verify")  # waiting for a slot included
     async def verify(self, password_hash: str | None, password: str) -> bool:
         """Check `password`; with no hash (unknown account) burn the same time and return False."""
         async with self._slots:

@@ -11,6 +11,7 @@ from litestar.openapi.datastructures import ResponseSpec
 
 from app.core.db import Database
 from app.core.logging import get_logger
+from app.core.monitoring import AlertManager
 from app.core.responses import Envelope, create_success_response, problem_responses
 
 __all__ = ["HealthController"]
@@ -36,6 +37,8 @@ async def _check_database(db: Database) -> CheckState:
             await conn.fetchval("SELECT 1")
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
         logger.warning("readiness: database check failed", extra={"error": type(exc).__name__})
+        # Probes run every few seconds on every instance: a real outage, de-duplicated.
+        AlertManager.database_unreachable(exc)
         return "down"
     return "ok"
 
@@ -65,7 +68,7 @@ class HealthController(Controller):
         summary="Ready to serve: database reachable (503 if not); Redis down only degrades",
         cache=False,
         responses={
-            **problem_responses(server_errors=True),
+            **problem_responses(server_errors=True, rate_limited=False),
             # Not an error but a probe result: the same envelope, so operators see which check failed.
             503: ResponseSpec(
                 data_container=Envelope[ReadyOut], description="Not ready: the database is unreachable"

@@ -14,6 +14,7 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
 from app.core.etag import etag, if_none_match_hits, parse_if_match
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
 from app.core.responses import Envelope, create_success_response, problem_responses
+from app.idempotency.middleware import IDEMPOTENT
 from app.items.service import ItemFilters, ItemsService
 from app.items.structs import ItemBatchIn, ItemIn, ItemOut, ItemPatchIn, ItemSort, ItemStatus
 from app.orgs.actor import OrgActor
@@ -114,8 +115,9 @@ class ItemsController(Controller):
         status_code=201,
         summary="Create an item",
         opt=requires(Permission.RESOURCES_CREATE),
+        **IDEMPOTENT,
         response_headers=_ETAG_HEADER,
-        responses=problem_responses(*_GUARDED, *_BODY),
+        responses=problem_responses(*_GUARDED, *_BODY, 409),
     )
     async def create_item(
         self,
@@ -136,7 +138,8 @@ class ItemsController(Controller):
             "lists every problem with its row (`$.items[3].name`)."
         ),
         opt=requires(Permission.RESOURCES_CREATE),
-        responses=problem_responses(*_GUARDED, *_BODY),
+        **IDEMPOTENT,
+        responses=problem_responses(*_GUARDED, *_BODY, 409),
     )
     async def create_items(
         self,

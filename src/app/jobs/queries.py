@@ -84,6 +84,10 @@ async def count_jobs_by_state(conn: Connection) -> dict[str, int]:
     return {record["state"]: record["total"] async for record in _q().count_jobs_by_state(conn)}
 
 
+async def count_dead_jobs(conn: Connection) -> int:
+    return await _q().count_dead_jobs(conn)
+
+
 async def revive_job(conn: Connection, *, id: UUID) -> bool:  # noqa: A002
     return await _q().revive_job(conn, id=id) is not None
 

@@ -27,6 +27,7 @@ import asyncpg
 from app.core.db import Database
 from app.core.exceptions import ServiceUnavailableError
 from app.core.logging import get_logger
+from app.core.monitoring import AlertManager, measure
 from app.jobs import queries
 from app.jobs.registry import JobRegistry, PermanentJobError
 from app.jobs.structs import ClaimedJob
@@ -81,6 +82,7 @@ class Worker:
         self._running: dict[asyncio.Task[None], ClaimedJob] = {}
         self._listener: asyncpg.Connection[Any] | None = None
         self.completed = 0  # outcomes recorded by this worker (tests and logs)
+        self._dead_seen: int | None = None  # dead jobs at the last maintenance pass
 
     # ---- lifecycle --------------------------------------------------------------------------
 
@@ -158,6 +160,8 @@ class Worker:
                 )
         except DATABASE_ERRORS as exc:  # down or busy: poll again later
             logger.warning("worker cannot claim jobs", extra={"error": _describe(exc)})
+            if isinstance(exc, OSError | asyncpg.CannotConnectNowError):
+                AlertManager.database_unreachable(exc)
             return False
         for job in jobs:
             task = asyncio.create_task(self._run_one(job), name=f"job {job.kind} {job.id}")
@@ -170,8 +174,9 @@ class Worker:
         assert entry is not None, "claim_jobs claims only the kinds of this registry"
         log = {"job_id": str(job.id), "kind": job.kind, "attempt": job.attempts, "worker": self.name}
         try:
-            async with asyncio.timeout(entry.spec.timeout_seconds):
-                await entry.handler(job)
+            with measure(f"job.{job.kind}", op="queue.process"):
+                async with asyncio.timeout(entry.spec.timeout_seconds):
+                    await entry.handler(job)
         except PermanentJobError as exc:
             await self._fail(job, _describe(exc), dead=True, retry_in=None)
             logger.error("job failed permanently", extra={**log, "error": _describe(exc)})
@@ -262,6 +267,8 @@ class Worker:
                         "job lease expired", extra={"job_id": str(row["id"]), "state": row["state"]}
                     )
                 await queries.delete_finished_jobs(conn, before=datetime.now(UTC) - self._retention)
+                dead = await queries.count_dead_jobs(conn)
+            self._check_dead_letters(dead)
             for task in self._housekeeping:
                 await task()
         except DATABASE_ERRORS as exc:
@@ -271,6 +278,17 @@ class Worker:
                 await self._buried(row["kind"], row["payload"], row["last_error"] or "lease expired")
         if self._listener is None or self._listener.is_closed():
             await self._listen()
+
+    def _check_dead_letters(self, dead: int) -> None:
+        """Alert when jobs died since the last pass (each one also logged an error)."""
+        previous, self._dead_seen = self._dead_seen, dead
+        if previous is not None and dead > previous:
+            AlertManager.fire(
+                "Dead jobs increased",
+                f"{dead - previous} more job(s) dead ({dead} in all); see /admin/jobs?state=dead.",
+                "warning",
+                {"dead": dead, "new": dead - previous, "worker": self.name},
+            )
 
     async def _shutdown(self) -> None:
         await self._close_listener()

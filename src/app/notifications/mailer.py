@@ -22,6 +22,7 @@ import aiosmtplib
 import msgspec
 
 from app.core.logging import get_logger
+from app.core.monitoring import monitor_performance
 
 __all__ = [
     "FileMailer",
@@ -125,6 +126,7 @@ class SmtpMailer:
             raise ValueError("smtp_tls (implicit TLS) and smtp_starttls exclude each other")
         self._settings = settings
 
+    @monitor_performance("email.smtp_send")
     async def send(self, email: OutgoingEmail) -> None:
         s = self._settings
         message = _build(email, s.from_address)

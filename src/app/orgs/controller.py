@@ -19,6 +19,7 @@ from app.accounts.auth import BEARER_SECURITY, principal_dependency, user_servic
 from app.accounts.service import Principal
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
 from app.core.responses import Envelope, create_success_response, problem_responses
+from app.idempotency.middleware import IDEMPOTENT
 from app.orgs.actor import OrgActor
 from app.orgs.audit import AuditLogService
 from app.orgs.auth import ORG_ACTOR, ORG_SECURITY, org_service, requires
@@ -92,6 +93,7 @@ class OrgsController(Controller):
         summary="Create an organization; the caller becomes its owner",
         dependencies={"principal": principal_dependency, "orgs": user_service("orgs")},
         security=BEARER_SECURITY,
+        **IDEMPOTENT,
         responses=problem_responses(401, 409, *_BODY),
     )
     async def create_org(
@@ -251,6 +253,7 @@ class InvitationsController(Controller):
         summary="Invite an email address with a role (owner, admin)",
         description="Inviting an address again refreshes its open invitation: a new link, role and expiry.",
         opt=requires(Permission.INVITATIONS_MANAGE, users_only=True),
+        **IDEMPOTENT,
         responses=problem_responses(*_GUARDED, 409, *_BODY),
     )
     async def invite(
@@ -331,7 +334,8 @@ class ApiKeysController(Controller):
         summary="Create an API key (owner, admin; signed in as a user)",
         description="The response carries the key (sk_<prefix>_<secret>) once; it cannot be shown again.",
         opt=requires(Permission.API_KEYS_MANAGE, users_only=True),
-        responses=problem_responses(*_GUARDED, *_BODY),
+        **IDEMPOTENT,
+        responses=problem_responses(*_GUARDED, *_BODY, 409),
     )
     async def create_key(
         self,

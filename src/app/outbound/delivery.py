@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.db import Database, sql
 from app.core.ids import new_id
 from app.core.logging import get_logger
+from app.core.monitoring import monitor_performance
 from app.jobs.kinds import WEBHOOK_DELIVER
 from app.jobs.registry import PermanentJobError
 from app.jobs.structs import ClaimedJob
@@ -168,6 +169,7 @@ class WebhookDelivery:
             }
         )
 
+    @monitor_performance("webhook.post")
     async def _post(self, org_id: UUID, pending: _Pending) -> _Outcome:
         body = self._body(org_id, pending)
         headers = {

@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody
 
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
 from app.core.responses import Envelope, create_success_response, problem_responses
+from app.idempotency.middleware import IDEMPOTENT
 from app.orgs.actor import OrgActor
 from app.orgs.auth import ORG_ACTOR, ORG_SECURITY, org_service, requires
 from app.orgs.permissions import Permission
@@ -47,6 +48,7 @@ class WebhookEndpointsController(Controller):
             "MAX_WEBHOOK_ENDPOINTS_PER_ORG endpoints."
         ),
         opt=requires(Permission.WEBHOOKS_MANAGE),
+        **IDEMPOTENT,
         responses=problem_responses(*_GUARDED, 409, *_BODY),
     )
     async def create_endpoint(

@@ -14,6 +14,7 @@ from app.accounts.service import Principal
 from app.core.exceptions import ValidationError
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
 from app.core.responses import Envelope, create_success_response, problem_responses
+from app.idempotency.middleware import IDEMPOTENT
 from app.orgs.actor import OrgActor
 from app.orgs.auth import ORG_ACTOR, ORG_SECURITY, org_service, requires
 from app.orgs.permissions import Permission
@@ -52,7 +53,8 @@ class PostsController(Controller):
         status_code=201,
         summary="Write a post (members; people only, not API keys)",
         opt=requires(Permission.RESOURCES_CREATE, users_only=True),
-        responses=problem_responses(*_GUARDED, *_BODY),
+        **IDEMPOTENT,
+        responses=problem_responses(*_GUARDED, *_BODY, 409),
     )
     async def create_post(
         self, data: JSONBody[PostIn], posts: NamedDependency[PostsService], actor: NamedDependency[OrgActor]
@@ -122,7 +124,8 @@ class PostsController(Controller):
         status_code=201,
         summary="Comment on a post (members; people only)",
         opt=requires(Permission.RESOURCES_CREATE, users_only=True),
-        responses=problem_responses(*_GUARDED, *_BODY),
+        **IDEMPOTENT,
+        responses=problem_responses(*_GUARDED, *_BODY, 409),
     )
     async def add_comment(
         self,

@@ -1,0 +1,1 @@
+"""Operators' endpoints and samplers: /metrics, /debug/sentry-test, the separate metrics port."""
