@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from collections.abc import Callable
 from typing import Any
 from uuid import UUID, uuid4
 
 import httpx
 from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
+from app.core.config import Settings
 from app.core.db import Database
 from app.idempotency.store import IdempotencyStore, purge_expired_keys
+from app.main import create_app
 from tests.factories import Client, expect_data, expect_problem, signed_in_user
 from tests.items.item_helpers import batch_url, items_url, send_concurrently
 from tests.orgs.org_helpers_keys import create_key, key_headers
@@ -279,3 +283,25 @@ async def test_create_routes_document_the_header(client: Client) -> None:
         names = [parameter["name"] for parameter in operation.get("parameters", [])]
         assert "Idempotency-Key" in names, (path, names)
         assert {"409", "422"} <= operation["responses"].keys(), path
+
+
+async def test_replays_count_against_the_rate_limit_once_each(
+    make_settings: Callable[..., Settings], db: Pool
+) -> None:
+    settings = make_settings(
+        rate_limit_enabled="true", rate_limit_key_prefix=f"idem-{uuid4().hex}:", rate_limit_write_requests="3"
+    )
+    async with AsyncTestClient(create_app(settings)) as limited:
+        user = await signed_in_user(limited)
+        body = {"name": "Limited org", "slug": f"limited-{uuid4().hex[:10]}"}
+        headers = with_key(user.headers, str(uuid4()))
+        first = await limited.post("/orgs", json=body, headers=headers)
+        expect_data(first, 201)
+        assert first.headers["ratelimit-remaining"] == "2"
+        replay = await limited.post("/orgs", json=body, headers=headers)
+        assert replay.headers[REPLAYED] == "true"
+        assert replay.headers["ratelimit-remaining"] == "1"
+        expect_data(await limited.post("/orgs", json=body, headers=headers), 201)
+        refused = await limited.post("/orgs", json=body, headers=headers)
+        expect_problem(refused, 429, "RATE_LIMITED")
+        assert int(refused.headers["retry-after"]) >= 1

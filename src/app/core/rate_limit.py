@@ -371,6 +371,7 @@ class RateLimiter:
             ),
         }
         self._leases: dict[str, _Lease] = {}
+        self._step: Step | None = None
         # id(handler) -> (handler, {method: route or _NOT_LIMITED}); the handler is kept so its id
         # cannot be reused by another handler (tests build many apps), and compared on lookup.
         self._routes: dict[int, tuple[BaseRouteHandler, dict[str, object]]] = {}
@@ -438,6 +439,8 @@ class RateLimiter:
 
         async def check(request: Request[Any, Any, Any]) -> None:
             scope = request.scope
+            if RATE_LIMIT_HEADERS in scope["state"]:
+                return  # already checked for this request (app.idempotency checks first)
             route = self._route(request.route_handler, scope["path_template"], request.method, dependency)
             if route is None:
                 return
@@ -470,7 +473,14 @@ class RateLimiter:
                 raise rule.rejected(kind, wait_ms, reset_ms)
             scope["state"][RATE_LIMIT_HEADERS] = rule.headers(remaining, reset_ms)
 
+        self._step = check
         return (check,)
+
+    async def enforce(self, request: Request[Any, Any, Any]) -> None:
+        """The check of `before_request_steps`, for code that runs before the hook (the
+        idempotency middleware answers replays without running the route); counted once."""
+        if self._step is not None:
+            await self._step(request)
 
     def _route(self, handler: BaseRouteHandler, path: str, method: str, dependency: str) -> _Route | None:
         entry = self._routes.get(id(handler))

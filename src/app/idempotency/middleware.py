@@ -20,6 +20,7 @@ from litestar.utils.scope.state import ScopeState
 
 from app.accounts.auth import authenticate_request
 from app.core.exceptions import PayloadTooLargeError, ValidationError
+from app.core.rate_limit import RateLimiter
 from app.idempotency.store import CapturedResponse, IdempotencyStore, request_fingerprint
 from app.orgs.auth import ORG_ACCESS, authorize_org_request, provide_org_actor
 
@@ -87,7 +88,12 @@ class IdempotencyMiddleware:
         http_scope = cast("HTTPScope", scope)
         state = http_scope["litestar_app"].state
         store: IdempotencyStore = state[STATE_KEY]
-        caller = await _caller(Request(scope, receive))
+        request: Request[Any, Any, Any] = Request(scope, receive)
+        caller = await _caller(request)
+        # Replays and refusals count against the caller's rate limit like any request.
+        limiter: RateLimiter | None = state.get("rate_limiter")
+        if limiter is not None:
+            await limiter.enforce(request)
         body = await _read_body(receive, state["settings"].max_request_body_bytes)
         body_sent = False
 
