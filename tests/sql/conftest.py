@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import asyncpg
 import psycopg
 import pytest
 from psycopg import sql as pgsql
 
+from app.migrate import apply_all
 from tests.services import TestServices
 
 MakeDatabase = Callable[[str], str]
@@ -38,3 +42,20 @@ def make_database(test_services: TestServices) -> Iterator[MakeDatabase]:
     with psycopg.connect(test_services.postgres_admin_url, autocommit=True) as admin:
         for name in created:
             admin.execute(pgsql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(pgsql.Identifier(name)))
+
+
+@asynccontextmanager
+async def migrated_connection(
+    make_database: MakeDatabase, purpose: str, *statements: str
+) -> AsyncIterator[asyncpg.Connection[Any]]:
+    """A connection to a new database with every migration applied and `statements` run (the
+    seed of a plan test); the database goes with the module's others."""
+    url = make_database(purpose)
+    apply_all(url)
+    connection: asyncpg.Connection[Any] = await asyncpg.connect(url)
+    try:
+        for statement in statements:
+            await connection.execute(statement)
+        yield connection
+    finally:
+        await connection.close()

@@ -14,8 +14,7 @@ import asyncpg
 import pytest
 
 from app.core.db import SQL_DIR, sql
-from app.migrate import apply_all
-from tests.sql.conftest import MakeDatabase
+from tests.sql.conftest import MakeDatabase, migrated_connection
 from tests.sql.test_query_plans import literal, nodes
 
 ROWS = 200_000
@@ -38,14 +37,8 @@ CASES: dict[str, tuple[dict[str, Any], str]] = {
 
 @pytest.fixture(scope="module")
 async def conn(make_database: MakeDatabase) -> AsyncIterator[asyncpg.Connection[Any]]:
-    url = make_database("idempotency_plans")
-    apply_all(url)
-    connection: asyncpg.Connection[Any] = await asyncpg.connect(url)
-    try:
-        await connection.execute(SEED)
+    async with migrated_connection(make_database, "idempotency_plans", SEED) as connection:
         yield connection
-    finally:
-        await connection.close()
 
 
 def _query(name: str) -> str:

@@ -17,8 +17,7 @@ import asyncpg
 import pytest
 
 from app.core.db import sql
-from app.migrate import apply_all
-from tests.sql.conftest import MakeDatabase
+from tests.sql.conftest import MakeDatabase, migrated_connection
 from tests.sql.test_query_plans import Case, PlanCheck, literal
 
 BIG_TABLES = frozenset({"jobs", "inbound_events"})
@@ -47,16 +46,10 @@ FROM generate_series(1, 100000) AS g;
 
 @pytest.fixture(scope="module")
 async def conn(make_database: MakeDatabase) -> AsyncIterator[asyncpg.Connection[Any]]:
-    url = make_database("jobplans")
-    apply_all(url)
-    connection: asyncpg.Connection[Any] = await asyncpg.connect(url)
-    try:
-        await connection.execute(SEED)
-        # Index-only scans need the visibility map a vacuum builds (autovacuum would, in time).
-        await connection.execute("VACUUM ANALYZE jobs, inbound_events")
+    # Index-only scans need the visibility map a vacuum builds (autovacuum would, in time).
+    vacuum = "VACUUM ANALYZE jobs, inbound_events"
+    async with migrated_connection(make_database, "jobplans", SEED, vacuum) as connection:
         yield connection
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="module")

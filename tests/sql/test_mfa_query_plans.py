@@ -21,8 +21,7 @@ import pytest
 
 from app.core.db import SQL_DIR
 from app.core.security import hash_token
-from app.migrate import apply_all
-from tests.sql.conftest import MakeDatabase
+from tests.sql.conftest import MakeDatabase, migrated_connection
 from tests.sql.test_query_plans import literal, nodes, ordered, query_sql
 
 SEED_USERS = 20_000
@@ -70,14 +69,8 @@ class Seeded:
 
 @pytest.fixture(scope="module")
 async def conn(make_database: MakeDatabase) -> AsyncIterator[asyncpg.Connection[Any]]:
-    url = make_database("mfa_plans")
-    apply_all(url)
-    connection: asyncpg.Connection[Any] = await asyncpg.connect(url)
-    try:
-        await connection.execute(SEED)
+    async with migrated_connection(make_database, "mfa_plans", SEED) as connection:
         yield connection
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="module")

@@ -32,8 +32,7 @@ import asyncpg
 import pytest
 
 from app.core.db import SQL_DIR, sql
-from app.migrate import apply_all
-from tests.sql.conftest import MakeDatabase
+from tests.sql.conftest import MakeDatabase, migrated_connection
 from tests.sql.test_query_plans import literal
 
 SEED_USERS = 8_000
@@ -179,20 +178,9 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
-def plans_url(make_database: MakeDatabase) -> str:
-    url = make_database("orgplans")
-    apply_all(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-async def conn(plans_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
-    connection: asyncpg.Connection[Any] = await asyncpg.connect(plans_url)
-    try:
-        await connection.execute(SEED)
+async def conn(make_database: MakeDatabase) -> AsyncIterator[asyncpg.Connection[Any]]:
+    async with migrated_connection(make_database, "orgplans", SEED) as connection:
         yield connection
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="module")

@@ -25,8 +25,7 @@ import pytest
 
 from app.core.db import sql
 from app.core.security import hash_token
-from app.migrate import apply_all
-from tests.sql.conftest import MakeDatabase
+from tests.sql.conftest import MakeDatabase, migrated_connection
 
 SEED_USERS = 20_000
 HEAVY_USERS = 3  # each with many sessions, for the session list
@@ -80,20 +79,9 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
-def plans_url(make_database: MakeDatabase) -> str:
-    url = make_database("plans")
-    apply_all(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-async def conn(plans_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
-    connection: asyncpg.Connection[Any] = await asyncpg.connect(plans_url)
-    try:
-        await connection.execute(SEED)
+async def conn(make_database: MakeDatabase) -> AsyncIterator[asyncpg.Connection[Any]]:
+    async with migrated_connection(make_database, "plans", SEED) as connection:
         yield connection
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="module")

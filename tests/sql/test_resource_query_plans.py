@@ -38,9 +38,8 @@ from app.core.db import SQL_DIR, sql
 from app.core.pagination import encode_cursor
 from app.items.service import ItemFilters, _bounds, _scan  # pyright: ignore[reportPrivateUsage]
 from app.items.structs import ItemCursor, ItemSort
-from app.migrate import apply_all
 from app.seed_sql import SeedOptions, seed_data
-from tests.sql.conftest import MakeDatabase
+from tests.sql.conftest import MakeDatabase, migrated_connection
 from tests.sql.test_query_plans import literal
 
 OPTIONS = SeedOptions(
@@ -104,19 +103,9 @@ class Seeded:
 
 
 @pytest.fixture(scope="module")
-def plans_url(make_database: MakeDatabase) -> str:
-    url = make_database("resourceplans")
-    apply_all(url)
-    return url
-
-
-@pytest.fixture(scope="module")
-async def conn(plans_url: str) -> AsyncIterator[asyncpg.Connection[Any]]:
-    connection: asyncpg.Connection[Any] = await asyncpg.connect(plans_url)
-    try:
+async def conn(make_database: MakeDatabase) -> AsyncIterator[asyncpg.Connection[Any]]:
+    async with migrated_connection(make_database, "resourceplans") as connection:
         yield connection
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="module")
