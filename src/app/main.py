@@ -7,7 +7,6 @@ process with one line naming the variable.
 from __future__ import annotations
 
 import gc
-import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -27,7 +26,7 @@ from app.accounts.service import AccountsService
 from app.admin.controller import AdminController
 from app.admin.service import AdminService
 from app.core.cache import Cache
-from app.core.config import ConfigError, Settings, load_settings
+from app.core.config import Settings, load_settings, load_settings_or_exit
 from app.core.db import Database
 from app.core.encryption import SecretBox
 from app.core.exceptions import exception_handlers
@@ -250,11 +249,7 @@ def create_app(
 
 
 def _app_from_environment() -> Litestar:
-    try:
-        return create_app()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)  # noqa: T201 - before logging exists
-        raise SystemExit(2) from None
+    return create_app(load_settings_or_exit())
 
 
 def __getattr__(name: str) -> Litestar:

@@ -27,7 +27,7 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-from app.core.config import ConfigError, load_settings
+from app.core.config import load_settings_or_exit
 
 __all__ = ["DEFAULT_ARGS", "granian_logging_config", "main", "prepare_multiproc_dir"]
 
@@ -77,11 +77,7 @@ def granian_logging_config() -> dict[str, object]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv) or list(DEFAULT_ARGS)
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
+    settings = load_settings_or_exit()
     run = prepare_multiproc_dir(settings.metrics_multiproc_dir)
     os.environ[MULTIPROC_ENV] = str(run)
     if "--log-config" not in args:

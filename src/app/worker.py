@@ -12,12 +12,11 @@ import asyncio
 import functools
 import importlib
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from app.core.config import ConfigError, Settings, load_settings
+from app.core.config import Settings, load_settings_or_exit
 from app.core.db import Database
 from app.core.logging import configure_logging, get_logger
 from app.core.monitoring import AlertManager, ErrorMonitoring
@@ -138,11 +137,7 @@ def _serve_metrics(settings: Settings, db: Database) -> MetricsSampler | None:
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
+    settings = load_settings_or_exit()
     configure_logging(settings.log_level)
     ErrorMonitoring.init_sentry(settings)
     asyncio.run(run(settings))

@@ -66,14 +66,18 @@ async def provide_admin(
     return service
 
 
+# Controller dependencies of platform-admin routes: `admin` resolves only for a platform admin.
+ADMIN_DEPENDENCIES = {
+    "accounts": Provide(provide_accounts, sync_to_thread=False),
+    "principal": principal_dependency,
+    "admin": Provide(provide_admin),
+}
+
+
 class AdminController(Controller):
     path = "/admin"
     tags = ["admin"]
-    dependencies = {
-        "accounts": Provide(provide_accounts, sync_to_thread=False),
-        "principal": principal_dependency,
-        "admin": Provide(provide_admin),
-    }
+    dependencies = ADMIN_DEPENDENCIES
     security = BEARER_SECURITY
 
     @get(

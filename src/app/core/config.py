@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import sys
 from collections.abc import Mapping
 from typing import Annotated, Literal
 
@@ -16,7 +17,7 @@ import msgspec
 
 from app.core.encryption import parse_keys
 
-__all__ = ["ConfigError", "Settings", "load_settings"]
+__all__ = ["ConfigError", "Settings", "load_settings", "load_settings_or_exit"]
 
 Environment = Literal["development", "test", "production"]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
@@ -250,6 +251,16 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     settings = msgspec.structs.replace(settings, webhook_secrets=_webhook_secrets(env))
     _check(settings)
     return settings
+
+
+def load_settings_or_exit() -> Settings:
+    """`load_settings()` for a process's entry point: a bad setting prints one line naming the
+    variable on stderr (logging is not configured yet) and exits with status 2."""
+    try:
+        return load_settings()
+    except ConfigError as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)  # noqa: T201
+        raise SystemExit(2) from None
 
 
 _WEBHOOK_SECRET_PREFIX = "WEBHOOK_SECRET_"

@@ -7,10 +7,10 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, Request, Response, get
-from litestar.di import NamedDependency, Provide
+from litestar.di import NamedDependency
 
-from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts
-from app.admin.controller import provide_admin
+from app.accounts.auth import BEARER_SECURITY
+from app.admin.controller import ADMIN_DEPENDENCIES
 from app.admin.service import AdminService
 from app.core.config import Settings
 from app.core.exceptions import AuthenticationError
@@ -63,11 +63,7 @@ class DebugController(Controller):
 
     path = "/debug"
     tags = ["debug"]
-    dependencies = {
-        "accounts": Provide(provide_accounts, sync_to_thread=False),
-        "principal": principal_dependency,
-        "admin": Provide(provide_admin),
-    }
+    dependencies = ADMIN_DEPENDENCIES
     security = BEARER_SECURITY
 
     @get(

@@ -10,7 +10,6 @@ and exits when its parent (granian's main process) is gone.
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,7 +19,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import REGISTRY, CollectorRegistry, make_wsgi_app  # pyright: ignore[reportUnknownVariableType]
 from prometheus_client.multiprocess import MultiProcessCollector
 
-from app.core.config import ConfigError, load_settings
+from app.core.config import load_settings_or_exit
 from app.core.logging import configure_logging, get_logger
 from app.core.metrics import multiprocess_dir
 from app.observability.controller import metrics_authorized
@@ -63,11 +62,7 @@ def serve_in_thread(host: str, port: int, token: str | None, *, path: str | None
 
 
 def main() -> int:
-    try:
-        settings = load_settings()
-    except ConfigError as exc:
-        print(f"configuration error: {exc}", file=sys.stderr)  # noqa: T201
-        return 2
+    settings = load_settings_or_exit()
     configure_logging(settings.log_level)
     path = multiprocess_dir()
     if settings.metrics_port is None or path is None:
