@@ -292,7 +292,7 @@ class Server:
 @dataclass(frozen=True)
 class Scenario:
     name: str
-    server: str  # "service", "floor" or "orm"
+    server: str  # "service", "floor", "orm" or "unprotected" (the service, limits and metrics off)
     paths: list[str]
     method: str = "GET"
     headers: dict[str, str] = field(default_factory=lambda: {})
@@ -477,6 +477,7 @@ def scenarios(seed: dict[str, Any], mode: Mode, jwt: str) -> list[Scenario]:
         Scenario("health_live", "service", ["/health/live"]),
         Scenario("item_floor", "floor", items),
         Scenario("item_orm", "orm", items),
+        Scenario("item_unprotected", "unprotected", items, headers=key),
         Scenario(
             "item_jwt", "service", [f"/orgs/{big['id']}/items/{i}" for i in big["item_ids"]], headers=bearer
         ),
@@ -557,6 +558,13 @@ def run(mode_name: str) -> int:
         "service": Server("service", "bench.service:app", env, workdir / "service.log"),
         "floor": Server("floor", "bench.baselines.floor:app", env, workdir / "floor.log"),
         "orm": Server("orm", "bench.baselines.orm:app", env, workdir / "orm.log"),
+        # The same service with rate limits and metrics off: their cost, measured side by side.
+        "unprotected": Server(
+            "unprotected",
+            "bench.service:app",
+            {**env, "RATE_LIMIT_ENABLED": "false", "METRICS_ENABLED": "false"},
+            workdir / "unprotected.log",
+        ),
     }
     with servers["service"].running():
         jwt = login(seed)
@@ -566,7 +574,7 @@ def run(mode_name: str) -> int:
     samples["pgbench"] = []
     for round_number in range(1, mode.rounds + 1):
         print(f"round {round_number}/{mode.rounds}")
-        for server_name in ("service", "floor", "orm"):
+        for server_name in servers:
             with servers[server_name].running():
                 for index, scenario in enumerate(s for s in plan if s.server == server_name):
                     if round_number == 1 and (mode.warm_each or index == 0):
@@ -624,6 +632,7 @@ def summarise(
         "pgbench": scenarios_out.pop("pgbench"),
         "floor": scenarios_out.pop("item_floor"),
         "orm": scenarios_out.pop("item_orm"),
+        "unprotected": scenarios_out.pop("item_unprotected"),
     }
     mine = scenarios_out["item_apikey"]["rps"] or 0.0
 
@@ -643,6 +652,8 @@ def summarise(
             "items_per_org": mode.items_per_org,
             "big_org_items": mode.big_org_items,
             "deep_page": mode.deep_page,
+            "rate_limits": "on (checked on every request, limits above the load)",
+            "metrics": "on",
         },
         "machine": machine(),
         "scenarios": scenarios_out,
@@ -650,6 +661,7 @@ def summarise(
         "ratios": {
             "item_apikey_vs_floor": ratio(mine, baselines["floor"]["rps"]),
             "item_apikey_vs_orm": ratio(mine, baselines["orm"]["rps"]),
+            "item_apikey_vs_unprotected": ratio(mine, baselines["unprotected"]["rps"]),
             "deep_page_vs_first_page": ratio(
                 scenarios_out["list_deep_page"]["rps"], scenarios_out["list_first_page"]["rps"]
             ),
@@ -694,6 +706,8 @@ def table(report: dict[str, Any]) -> str:
         "|---|---:|---:|",
         f"| GET item (API key) / bare floor | {_fmt(ratios['item_apikey_vs_floor'])} | >= 0.70 |",
         f"| GET item (API key) / FastAPI + SQLAlchemy ORM | {_fmt(ratios['item_apikey_vs_orm'])} | >= 3.00 |",
+        "| GET item (API key), rate limits + metrics on / off"
+        f" | {_fmt(ratios.get('item_apikey_vs_unprotected'))} | (their cost) |",
         f"| deep page (~{report['settings']['deep_page']}) / first page"
         f" | {_fmt(ratios['deep_page_vs_first_page'])} | >= 0.80 |",
     ]
