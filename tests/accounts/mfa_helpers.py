@@ -42,7 +42,9 @@ async def forget_used_step(db: asyncpg.Pool[Any], user_id: str) -> None:
 
 async def enable_mfa(client: Client, user: User) -> MfaUser:
     """Enable and confirm two-factor for `user` through the API."""
-    setup = expect_data(await client.post("/auth/mfa/enable", headers=user.headers))
+    setup = expect_data(
+        await client.post("/auth/mfa/enable", json={"password": user.password}, headers=user.headers)
+    )
     confirmed = await client.post(
         "/auth/mfa/confirm", json={"code": code_for(setup["secret"])}, headers=user.headers
     )

@@ -7,11 +7,12 @@ never fails open).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import itertools
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from prometheus_client import REGISTRY
@@ -77,9 +78,13 @@ def ip() -> str:
     return f"192.0.{2 + n // 250 % 2}.{n % 250 + 1}"
 
 
-async def fail(throttle: LoginThrottle, account: str, address: str | None, times: int = 1) -> None:
+async def fail(
+    throttle: LoginThrottle, account: str, address: str | None, times: int = 1, user_id: UUID | None = None
+) -> None:
+    """`times` failed attempts: each counted by `check`, then reported by `failed`."""
     for _ in range(times):
-        await throttle.failed(account=account, ip=address, user_id=None)
+        await throttle.check(account=account, ip=address)
+        await throttle.failed(account=account, ip=address, user_id=user_id)
 
 
 async def timed_check(throttle: LoginThrottle, account: str, address: str | None) -> float:
@@ -93,9 +98,8 @@ async def timed_check(throttle: LoginThrottle, account: str, address: str | None
 
 async def test_lockout_after_the_account_threshold_with_retry_after(throttle: LoginThrottle) -> None:
     account, address = f"{unique()}@example.com", ip()
-    await fail(throttle, account, address, times=4)
-    await throttle.check(account=account, ip=address)  # four failures: delayed, not locked
-    await fail(throttle, account, address)
+    await fail(throttle, account, address, times=4)  # delayed, not locked
+    await fail(throttle, account, address)  # the fifth attempt starts the lockout
 
     with pytest.raises(RateLimitedError) as refused:
         await throttle.check(account=account, ip=address)
@@ -118,7 +122,7 @@ async def test_the_delay_grows_after_the_free_failures_up_to_the_cap(throttle: L
     elapsed: list[float] = []
     for _ in range(4):
         elapsed.append(await timed_check(throttle, account, address))
-        await fail(throttle, account, address)
+        await throttle.failed(account=account, ip=address, user_id=None)
     # failures before each check: 0, 1, 2, 3 -> delays 0, 0, 0.05, 0.1
     assert elapsed[0] < 0.04
     assert elapsed[1] < 0.04
@@ -131,15 +135,33 @@ async def test_the_delay_grows_after_the_free_failures_up_to_the_cap(throttle: L
 async def test_success_clears_the_account_counter_not_the_ips(throttle: LoginThrottle) -> None:
     account, address = unique(), ip()
     await fail(throttle, account, address, times=4)
-    await throttle.succeeded(account=account, ip=address)
+    await throttle.check(account=account, ip=address)  # the fifth attempt would lock...
+    await throttle.succeeded(account=account, ip=address)  # ...but it succeeded
 
     assert await timed_check(throttle, account, address) < 0.04  # no delay owed any more
-    await fail(throttle, account, address, times=3)  # 3 since the success: no account lockout
+    await throttle.failed(account=account, ip=address, user_id=None)
+    await fail(throttle, account, address, times=2)  # 3 since the success: no account lockout
     await throttle.check(account=account, ip=None)
-    # ...but the address has failed 4 + 3 = 7 times; the eighth locks it.
+    # ...but the address has failed 4 + 3 = 7 times (the success was taken back); the eighth locks it.
     await fail(throttle, unique(), address)
     with pytest.raises(RateLimitedError):
         await throttle.check(account=unique(), ip=address)
+
+
+async def test_concurrent_attempts_cannot_outrun_the_lockout(throttle: LoginThrottle) -> None:
+    """Attempts are counted before their password is checked: of 20 sent at once against an
+    account with a threshold of 5, at most 5 get to the password check."""
+    account = unique()
+
+    async def attempt() -> bool:
+        try:
+            await throttle.check(account=account, ip=None)
+        except RateLimitedError:
+            return False
+        return True
+
+    passed = await asyncio.gather(*(attempt() for _ in range(20)))
+    assert sum(passed) == 5
 
 
 async def test_the_login_is_normalized_so_case_and_spaces_do_not_help(throttle: LoginThrottle) -> None:
@@ -155,7 +177,6 @@ async def test_the_login_is_normalized_so_case_and_spaces_do_not_help(throttle: 
 async def test_a_credential_stuffing_burst_locks_the_ip(throttle: LoginThrottle) -> None:
     address = ip()
     for _ in range(8):  # eight different accounts, one failure each
-        await throttle.check(account=unique(), ip=address)
         await fail(throttle, unique(), address)
 
     with pytest.raises(RateLimitedError) as refused:
@@ -168,9 +189,10 @@ async def test_a_credential_stuffing_burst_locks_the_ip(throttle: LoginThrottle)
 
 async def test_unknown_and_known_accounts_are_counted_alike(throttle: LoginThrottle) -> None:
     known, unknown, address = unique(), unique(), ip()
+    user_id = uuid4()
     for _ in range(5):
-        await throttle.failed(account=known, ip=address, user_id=uuid4())
-        await throttle.failed(account=unknown, ip=None, user_id=None)
+        await fail(throttle, known, address, user_id=user_id)
+        await fail(throttle, unknown, None)
 
     answers: list[tuple[str, int]] = []
     for account in (known, unknown):
@@ -198,12 +220,10 @@ async def test_redis_holds_hashes_never_the_login(
     finally:
         await redis.aclose()
 
-    digest = hashlib.sha256(email.encode()).hexdigest()
-    assert sorted(keys) == sorted(
-        f"{throttle_settings.rate_limit_key_prefix}login:{suffix}"
-        for suffix in (f"a:{digest}", f"a:{digest}:lock", "ip:203.0.113.9")
-    )
-    assert not any(email.split("@")[0] in key.lower() for key in keys)
+    expected = throttle._keys(email, "203.0.113.9")[:3]  # pyright: ignore[reportPrivateUsage]
+    assert sorted(keys) == sorted(expected)  # the address's lock is not set: 5 < 8
+    assert not any(email.split("@")[0] in key.lower() or "203.0.113" in key for key in keys)
+    assert hashlib.sha256(email.encode()).hexdigest()[:32] not in "".join(keys)  # keyed, not a bare hash
     assert all(isinstance(value, bytes) and email.encode() not in value for value in values)
 
 
@@ -223,7 +243,8 @@ async def test_redis_down_falls_back_in_process_and_counts_backend_errors(
         await redis.aclose()
 
     after = REGISTRY.get_sample_value("app_rate_limit_backend_errors_total", labels) or 0.0
-    assert after == before + 6
+    # Each attempt: one error for its check, one for `failed` (reading the counts); then the refusal.
+    assert after == before + 11
 
 
 # ---- Sentry -----------------------------------------------------------------------------------
@@ -243,8 +264,10 @@ async def test_crossing_a_threshold_sends_one_sentry_warning(
     throttle: LoginThrottle, sentry: MemoryTransport
 ) -> None:
     account, address, user_id = unique(), "198.51.100.23", uuid4()
-    for _ in range(7):  # the fifth crosses the account threshold; the rest are the same window
-        await throttle.failed(account=account, ip=address, user_id=user_id)
+    await fail(throttle, account, address, times=5, user_id=user_id)  # the fifth crosses the threshold
+    for _ in range(2):  # refused from then on: no further reports
+        with pytest.raises(RateLimitedError):
+            await fail(throttle, account, address, user_id=user_id)
     ErrorMonitoring.flush()
 
     events = [event for event in sentry.events() if event.get("message") == "multiple_failed_logins"]
@@ -263,8 +286,10 @@ async def test_an_ip_crossing_its_threshold_is_reported_without_an_account(
     throttle: LoginThrottle, sentry: MemoryTransport
 ) -> None:
     address = "198.51.100.77"
-    for _ in range(9):
-        await throttle.failed(account=unique(), ip=address, user_id=None)
+    for _ in range(8):
+        await fail(throttle, unique(), address)
+    with pytest.raises(RateLimitedError):
+        await fail(throttle, unique(), address)
     ErrorMonitoring.flush()
 
     events = [event for event in sentry.events() if event.get("message") == "multiple_failed_logins"]

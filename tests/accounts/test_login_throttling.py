@@ -105,9 +105,10 @@ async def test_an_unknown_account_is_locked_out_like_a_known_one(throttled: Clie
 async def test_wrong_second_factor_codes_count_as_failed_sign_ins(throttled: Client) -> None:
     mfa = await enable_mfa(throttled, await signed_in_user(throttled))
     ip = _address()
+    # The sign-in with the right password counts as an attempt until its second factor is given.
     challenge = await start_challenge(throttled, mfa.user, headers={"X-Forwarded-For": ip})
 
-    wrong = [await answer(throttled, challenge, wrong_code(mfa.secret)) for _ in range(ACCOUNT_LOCKOUT)]
+    wrong = [await answer(throttled, challenge, wrong_code(mfa.secret)) for _ in range(ACCOUNT_LOCKOUT - 1)]
     right = await answer(throttled, challenge, code_for(mfa.secret, steps_ahead=1))
     password = await _login(throttled, mfa.user.email, mfa.user.password, _address())
 
@@ -121,11 +122,11 @@ async def test_only_a_complete_sign_in_clears_the_account_count(throttled: Clien
     mfa = await enable_mfa(throttled, await signed_in_user(throttled))
     email = mfa.user.email
 
-    for _ in range(ACCOUNT_LOCKOUT - 1):
+    for _ in range(ACCOUNT_LOCKOUT - 2):
         expect_problem(
             await _login(throttled, email, "wrong-password-2", _address()), 401, "INVALID_CREDENTIALS"
         )
-    # The right password alone (a challenge) does not clear the count...
+    # The right password alone (a challenge) does not clear the count: it counts itself...
     challenge = await start_challenge(throttled, mfa.user)
     expect_problem(await answer(throttled, challenge, wrong_code(mfa.secret)), 401, "INVALID_MFA_CODE")
     expect_problem(await _login(throttled, email, DEFAULT_PASSWORD, _address()), 429, "RATE_LIMITED")
@@ -133,14 +134,23 @@ async def test_only_a_complete_sign_in_clears_the_account_count(throttled: Clien
 
 async def test_a_complete_sign_in_with_a_second_factor_clears_the_account_count(throttled: Client) -> None:
     mfa = await enable_mfa(throttled, await signed_in_user(throttled))
-    challenge = await start_challenge(throttled, mfa.user)
-    for _ in range(ACCOUNT_LOCKOUT - 1):
+    challenge = await start_challenge(throttled, mfa.user)  # an attempt until the code is right
+    for _ in range(ACCOUNT_LOCKOUT - 2):
         expect_problem(await answer(throttled, challenge, wrong_code(mfa.secret)), 401, "INVALID_MFA_CODE")
 
     expect_data(await answer(throttled, challenge, mfa.backup_codes[0]))
 
     # The count starts over: as many failures again are allowed before the lockout.
     again = await start_challenge(throttled, mfa.user)
-    for _ in range(ACCOUNT_LOCKOUT - 1):
+    for _ in range(ACCOUNT_LOCKOUT - 2):
         expect_problem(await answer(throttled, again, wrong_code(mfa.secret)), 401, "INVALID_MFA_CODE")
     expect_data(await answer(throttled, again, mfa.backup_codes[1]))
+
+
+async def test_a_new_sign_in_ends_the_earlier_challenge(throttled: Client) -> None:
+    """One live challenge per user: codes cannot be guessed on many challenges at once."""
+    mfa = await enable_mfa(throttled, await signed_in_user(throttled))
+    first = await start_challenge(throttled, mfa.user)
+    second = await start_challenge(throttled, mfa.user)
+    expect_problem(await answer(throttled, first, code_for(mfa.secret, steps_ahead=1)), 401, "INVALID_TOKEN")
+    expect_data(await answer(throttled, second, code_for(mfa.secret, steps_ahead=1)))

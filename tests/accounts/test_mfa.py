@@ -7,7 +7,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import asyncpg
 import msgspec
@@ -56,7 +56,7 @@ async def _mfa_rows(db: asyncpg.Pool[Any], user_id: str) -> dict[str, int]:
 async def test_enable_returns_a_pending_secret_and_an_otpauth_uri(client: Client) -> None:
     user = await signed_in_user(client)
 
-    response = await client.post("/auth/mfa/enable", headers=user.headers)
+    response = await client.post("/auth/mfa/enable", json={"password": user.password}, headers=user.headers)
 
     setup = expect_data(response)
     assert set(setup) == {"secret", "otpauth_uri", "issuer", "account"}
@@ -71,10 +71,24 @@ async def test_enable_returns_a_pending_secret_and_an_otpauth_uri(client: Client
     assert set(expect_data(await password_login(client, user))) == TOKEN_PAIR_FIELDS
 
 
+async def test_enable_asks_for_the_password_again(client: Client, db: asyncpg.Pool[Any]) -> None:
+    """A stolen access token alone cannot put the account under someone else's authenticator."""
+    user = await signed_in_user(client)
+    wrong = await client.post("/auth/mfa/enable", json={"password": "not-the-password"}, headers=user.headers)
+    expect_problem(wrong, 422, "INVALID_CREDENTIALS", path="$.password")
+    missing = await client.post("/auth/mfa/enable", json={}, headers=user.headers)
+    assert missing.status_code == 422
+    assert await db.fetchval("SELECT count(*) FROM user_mfa WHERE user_id = $1", UUID(user.id)) == 0
+
+
 async def test_enable_again_replaces_the_pending_secret(client: Client) -> None:
     user = await signed_in_user(client)
-    first = expect_data(await client.post("/auth/mfa/enable", headers=user.headers))["secret"]
-    second = expect_data(await client.post("/auth/mfa/enable", headers=user.headers))["secret"]
+    first = expect_data(
+        await client.post("/auth/mfa/enable", json={"password": user.password}, headers=user.headers)
+    )["secret"]
+    second = expect_data(
+        await client.post("/auth/mfa/enable", json={"password": user.password}, headers=user.headers)
+    )["secret"]
 
     stale = await client.post("/auth/mfa/confirm", json={"code": code_for(first)}, headers=user.headers)
     fresh = await client.post("/auth/mfa/confirm", json={"code": code_for(second)}, headers=user.headers)
@@ -88,7 +102,9 @@ async def test_confirm_turns_mfa_on_and_returns_ten_backup_codes_stored_hashed(
     client: Client, db: asyncpg.Pool[Any]
 ) -> None:
     user = await signed_in_user(client)
-    setup = expect_data(await client.post("/auth/mfa/enable", headers=user.headers))
+    setup = expect_data(
+        await client.post("/auth/mfa/enable", json={"password": user.password}, headers=user.headers)
+    )
 
     response = await client.post(
         "/auth/mfa/confirm", json={"code": code_for(setup["secret"])}, headers=user.headers
@@ -102,7 +118,13 @@ async def test_confirm_turns_mfa_on_and_returns_ten_backup_codes_stored_hashed(
         bytes(row["code_hash"])
         for row in await db.fetch("SELECT code_hash FROM mfa_backup_codes WHERE user_id = $1", UUID(user.id))
     }
-    assert stored == {token_digest(code.replace("-", "")) for code in codes}
+    # Keyed digests bound to the user: neither the codes nor their bare SHA-256 are stored.
+    factor: SecondFactor = client.app.state["accounts"]._factor  # pyright: ignore[reportPrivateUsage]
+    user_id = UUID(user.id)
+    assert stored == {factor.backup_code_digests(user_id, code.replace("-", ""))[0] for code in codes}
+    assert not stored & {token_digest(code.replace("-", "")) for code in codes}
+    other_user = factor.backup_code_digests(uuid4(), codes[0].replace("-", ""))[0]
+    assert other_user not in stored
     assert await db.fetchval(
         "SELECT confirmed_at IS NOT NULL FROM user_mfa WHERE user_id = $1", UUID(user.id)
     )
@@ -111,7 +133,9 @@ async def test_confirm_turns_mfa_on_and_returns_ten_backup_codes_stored_hashed(
 
 async def test_confirm_refuses_a_wrong_code(client: Client) -> None:
     user = await signed_in_user(client)
-    setup = expect_data(await client.post("/auth/mfa/enable", headers=user.headers))
+    setup = expect_data(
+        await client.post("/auth/mfa/enable", json={"password": user.password}, headers=user.headers)
+    )
 
     response = await client.post(
         "/auth/mfa/confirm", json={"code": wrong_code(setup["secret"])}, headers=user.headers
@@ -126,7 +150,9 @@ async def test_confirm_without_setup_and_enable_or_confirm_when_on_are_conflicts
 
     not_started = await client.post("/auth/mfa/confirm", json={"code": "123456"}, headers=user.headers)
     mfa = await enable_mfa(client, user)
-    enable_again = await client.post("/auth/mfa/enable", headers=user.headers)
+    enable_again = await client.post(
+        "/auth/mfa/enable", json={"password": user.password}, headers=user.headers
+    )
     confirm_again = await client.post(
         "/auth/mfa/confirm", json={"code": code_for(mfa.secret, steps_ahead=1)}, headers=user.headers
     )
@@ -231,7 +257,9 @@ async def test_a_replayed_totp_code_is_refused(client: Client) -> None:
 
 async def test_the_code_used_to_confirm_cannot_sign_in(client: Client) -> None:
     user = await signed_in_user(client)
-    setup = expect_data(await client.post("/auth/mfa/enable", headers=user.headers))
+    setup = expect_data(
+        await client.post("/auth/mfa/enable", json={"password": user.password}, headers=user.headers)
+    )
     code = code_for(setup["secret"])
     expect_data(await client.post("/auth/mfa/confirm", json={"code": code}, headers=user.headers))
 
@@ -513,7 +541,7 @@ async def test_the_secret_is_stored_encrypted_and_bound_to_its_user(
 
 async def test_the_database_refuses_inconsistent_rows(client: Client, db: asyncpg.Pool[Any]) -> None:
     user = await signed_in_user(client)
-    expect_data(await client.post("/auth/mfa/enable", headers=user.headers))
+    expect_data(await client.post("/auth/mfa/enable", json={"password": user.password}, headers=user.headers))
 
     with pytest.raises(asyncpg.CheckViolationError):  # a used step on an unconfirmed secret
         await db.execute("UPDATE user_mfa SET last_used_step = 1 WHERE user_id = $1", UUID(user.id))

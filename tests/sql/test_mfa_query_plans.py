@@ -111,7 +111,7 @@ def cases(s: Seeded) -> dict[str, Case]:
         ),
         "consume_backup_code": Case(
             "consume_backup_code",
-            {"user_id": s.user_id, "code_hash": s.code_hash},
+            {"user_id": s.user_id, "code_hashes": [s.code_hash]},
             ("mfa_backup_codes_pkey",),
         ),
         "delete_user_mfa": Case(

@@ -21,6 +21,7 @@ from app.accounts.structs import (
     MfaChallengeIn,
     MfaChallengeOut,
     MfaDisableIn,
+    MfaEnableIn,
     MfaSetupOut,
     PasswordChangeIn,
     PasswordResetConfirmIn,
@@ -254,18 +255,24 @@ class MfaController(Controller):
         status_code=200,
         summary="Start setting up two-factor authentication",
         description=(
-            "Creates a pending TOTP secret and returns it with an otpauth:// URI (for a QR code). "
-            "Two-factor is on only after POST /auth/mfa/confirm. Calling it again replaces a pending "
-            "secret; 409 MFA_ALREADY_ENABLED once two-factor is on."
+            "Requires the password again. Creates a pending TOTP secret and returns it with an "
+            "otpauth:// URI (for a QR code). Two-factor is on only after POST /auth/mfa/confirm. "
+            "Calling it again replaces a pending secret; 409 MFA_ALREADY_ENABLED once two-factor is on."
         ),
         dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
         security=BEARER_SECURITY,
-        responses=problem_responses(401, 404, 409),
+        responses=problem_responses(400, 401, 404, 409, 413, 415, 422),
     )
     async def enable(
-        self, mfa: NamedDependency[MfaService], principal: NamedDependency[Principal]
+        self,
+        data: JSONBody[MfaEnableIn],
+        mfa: NamedDependency[MfaService],
+        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
     ) -> Response[Envelope[MfaSetupOut]]:
-        return create_success_response(await mfa.enable(principal.user_id), headers=NO_STORE)
+        _, ip = _client(request)
+        setup = await mfa.enable(principal.user_id, data.password, ip=ip)
+        return create_success_response(setup, headers=NO_STORE)
 
     @post(
         "/confirm",

@@ -14,6 +14,7 @@ issues sessions. docs/MFA.md describes the flow.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import secrets
 import time
@@ -27,11 +28,11 @@ from app.accounts import queries
 from app.accounts.structs import BackupCodesOut, MfaDisableIn, MfaSetupOut, MfaStateRow
 from app.core.config import Settings
 from app.core.db import Connection, Database
-from app.core.encryption import SecretBox
+from app.core.encryption import SecretBox, subkeys
 from app.core.exceptions import ConflictError, NotFoundError, ValidationError
 from app.core.logging import get_logger
 from app.core.responses import ErrorCode, FieldError
-from app.core.security import PasswordHashing, hash_token
+from app.core.security import PasswordHashing
 
 __all__ = [
     "BACKUP_CODE_COUNT",
@@ -48,6 +49,7 @@ logger = get_logger(__name__)
 # HKDF label of the development key derived from SECRET_KEY; other uses of SECRET_KEY (JWT) and
 # other derived keys use other labels, so no two purposes share a key.
 MFA_KEY_LABEL = "app/mfa-totp-secrets/v1"
+BACKUP_CODE_KEY_LABEL = "app/mfa-backup-codes/v1"
 TOTP_DIGITS = 6
 TOTP_PERIOD = 30
 TOTP_DRIFT_STEPS = 1
@@ -68,6 +70,12 @@ class LoginThrottling(Protocol):
     async def failed(self, *, account: str, ip: str | None, user_id: UUID | None) -> None: ...
 
     async def succeeded(self, *, account: str, ip: str | None) -> None: ...
+
+
+def throttle_account(user_id: UUID | None, login: str) -> str:
+    """What a sign-in attempt counts against: the user once the login names one (so their email
+    and username share a count), else the login as typed (an unknown account, counted alike)."""
+    return f"user:{user_id}" if user_id is not None else login
 
 
 class NoThrottle:
@@ -101,17 +109,6 @@ def parse_code(code: str) -> tuple[CodeKind, str]:
     return "invalid", value
 
 
-def new_backup_codes() -> tuple[list[str], list[bytes]]:
-    """Fresh backup codes as shown (`abcde-fghjk`) and the digests under which they are stored."""
-    shown: list[str] = []
-    digests: list[bytes] = []
-    for _ in range(BACKUP_CODE_COUNT):
-        raw = "".join(secrets.choice(_BACKUP_ALPHABET) for _ in range(BACKUP_CODE_LENGTH))
-        shown.append(f"{raw[:5]}-{raw[5:]}")
-        digests.append(hash_token(raw))
-    return shown, digests
-
-
 class SecondFactor:
     """Encrypts TOTP secrets and checks codes; one per process, shared by the services."""
 
@@ -120,6 +117,26 @@ class SecondFactor:
         self._box = box or SecretBox.from_setting(
             settings.encryption_key, fallback_secret=settings.secret_key, label=MFA_KEY_LABEL
         )
+        # Backup codes are stored as HMACs under these keys (the first for new codes): a leaked
+        # table cannot be searched for codes without the key, and no two users' digests compare.
+        self._code_keys = subkeys(
+            settings.encryption_key, fallback_secret=settings.secret_key, label=BACKUP_CODE_KEY_LABEL
+        )
+
+    def backup_code_digests(self, user_id: UUID, code: str) -> list[bytes]:
+        """The digests `code` may be stored under for this user: one per key (rotation)."""
+        message = user_id.bytes + code.encode()
+        return [hmac.new(key, message, hashlib.sha256).digest() for key in self._code_keys]
+
+    def new_backup_codes(self, user_id: UUID) -> tuple[list[str], list[bytes]]:
+        """Fresh backup codes as shown (`abcde-fghjk`) and the digests they are stored under."""
+        shown: list[str] = []
+        digests: list[bytes] = []
+        for _ in range(BACKUP_CODE_COUNT):
+            raw = "".join(secrets.choice(_BACKUP_ALPHABET) for _ in range(BACKUP_CODE_LENGTH))
+            shown.append(f"{raw[:5]}-{raw[5:]}")
+            digests.append(self.backup_code_digests(user_id, raw)[0])
+        return shown, digests
 
     @staticmethod
     def _associated_data(user_id: UUID) -> bytes:
@@ -160,7 +177,9 @@ class SecondFactor:
             step = self.matching_step(user_id, ciphertext, value)
             return step is not None and await queries.advance_mfa_step(conn, user_id=user_id, step=step)
         if kind == "backup" and allow_backup:
-            return await queries.consume_backup_code(conn, user_id=user_id, code_hash=hash_token(value))
+            return await queries.consume_backup_code(
+                conn, user_id=user_id, code_hashes=self.backup_code_digests(user_id, value)
+            )
         return False
 
 
@@ -186,12 +205,19 @@ class MfaService:
             raise NotFoundError("The account no longer exists.")
         return state
 
-    async def enable(self, user_id: UUID) -> MfaSetupOut:
-        """Start (or restart) setting up TOTP: a new pending secret, not in force until confirmed."""
+    async def enable(self, user_id: UUID, password: str, *, ip: str | None) -> MfaSetupOut:
+        """Start (or restart) setting up TOTP: a new pending secret, not in force until confirmed.
+
+        The password is asked again: a stolen access token alone must not be able to put the
+        account under someone else's authenticator."""
         secret = pyotp.random_base32()  # 160 bits, as RFC 4226 recommends
         async with self._db.connection() as conn:
             state = await self._state(conn, user_id)
-            stored = not state.enabled and await queries.upsert_mfa_secret(
+        if state.enabled:
+            raise _already_enabled()
+        await self._require_password(user_id, state, password, ip=ip)
+        async with self._db.connection() as conn:
+            stored = await queries.upsert_mfa_secret(
                 conn, user_id=user_id, secret_ciphertext=self._factor.encrypt_secret(user_id, secret)
             )
         if not stored:
@@ -216,7 +242,7 @@ class MfaService:
         step = self._factor.matching_step(user_id, state.secret_ciphertext, value) if kind == "totp" else None
         if step is None:
             raise invalid_code()
-        shown, digests = new_backup_codes()
+        shown, digests = self._factor.new_backup_codes(user_id)
         async with self._db.transaction() as conn:
             if not await queries.confirm_mfa(
                 conn, user_id=user_id, secret_ciphertext=state.secret_ciphertext, step=step
@@ -233,8 +259,8 @@ class MfaService:
         async with self._db.connection() as conn:
             state = await self._state(conn, user_id)
         ciphertext = _enabled_secret(state)
-        await self._throttle.check(account=state.email, ip=ip)
-        shown, digests = new_backup_codes()
+        await self._throttle.check(account=throttle_account(user_id, state.email), ip=ip)
+        shown, digests = self._factor.new_backup_codes(user_id)
         async with self._db.transaction() as conn:
             accepted = await self._factor.use_code(
                 conn, user_id=user_id, ciphertext=ciphertext, code=code, allow_backup=False
@@ -242,8 +268,11 @@ class MfaService:
             if accepted:
                 await queries.replace_backup_codes(conn, user_id=user_id, code_hashes=digests)
         if not accepted:
-            await self._throttle.failed(account=state.email, ip=ip, user_id=user_id)
+            await self._throttle.failed(
+                account=throttle_account(user_id, state.email), ip=ip, user_id=user_id
+            )
             raise invalid_code()
+        await self._throttle.succeeded(account=throttle_account(user_id, state.email), ip=ip)
         logger.info("backup codes regenerated")
         return BackupCodesOut(backup_codes=shown)
 
@@ -252,14 +281,7 @@ class MfaService:
         async with self._db.connection() as conn:
             state = await self._state(conn, user_id)
         ciphertext = _enabled_secret(state)
-        await self._throttle.check(account=state.email, ip=ip)
-        if not await self._passwords.verify(state.password_hash, data.password):
-            await self._throttle.failed(account=state.email, ip=ip, user_id=user_id)
-            raise ValidationError(
-                "The password is incorrect.",
-                error_code=ErrorCode.INVALID_CREDENTIALS,
-                details=[FieldError(path="$.password", message="incorrect")],
-            )
+        await self._require_password(user_id, state, data.password, ip=ip, settle=False)
         async with self._db.transaction() as conn:
             accepted = await self._factor.use_code(
                 conn, user_id=user_id, ciphertext=ciphertext, code=data.code
@@ -267,9 +289,29 @@ class MfaService:
             if accepted:
                 await queries.delete_user_mfa(conn, user_id=user_id)
         if not accepted:
-            await self._throttle.failed(account=state.email, ip=ip, user_id=user_id)
+            await self._throttle.failed(
+                account=throttle_account(user_id, state.email), ip=ip, user_id=user_id
+            )
             raise invalid_code()
+        await self._throttle.succeeded(account=throttle_account(user_id, state.email), ip=ip)
         logger.info("two-factor disabled")
+
+    async def _require_password(
+        self, user_id: UUID, state: MfaStateRow, password: str, *, ip: str | None, settle: bool = True
+    ) -> None:
+        """422 INVALID_CREDENTIALS unless `password` is the user's; a sign-in attempt for the
+        login throttle (with `settle`, its success is recorded here; else the caller records it)."""
+        account = throttle_account(user_id, state.email)
+        await self._throttle.check(account=account, ip=ip)
+        if not await self._passwords.verify(state.password_hash, password):
+            await self._throttle.failed(account=account, ip=ip, user_id=user_id)
+            raise ValidationError(
+                "The password is incorrect.",
+                error_code=ErrorCode.INVALID_CREDENTIALS,
+                details=[FieldError(path="$.password", message="incorrect")],
+            )
+        if settle:
+            await self._throttle.succeeded(account=account, ip=ip)
 
 
 def _enabled_secret(state: MfaStateRow) -> bytes:

@@ -227,8 +227,8 @@ async def replace_backup_codes(conn: Connection, *, user_id: UUID, code_hashes: 
     await _q().replace_backup_codes(conn, user_id=user_id, code_hashes=code_hashes)
 
 
-async def consume_backup_code(conn: Connection, *, user_id: UUID, code_hash: bytes) -> bool:
-    return await _q().consume_backup_code(conn, user_id=user_id, code_hash=code_hash) is not None
+async def consume_backup_code(conn: Connection, *, user_id: UUID, code_hashes: list[bytes]) -> bool:
+    return await _q().consume_backup_code(conn, user_id=user_id, code_hashes=code_hashes) is not None
 
 
 async def delete_user_mfa(conn: Connection, *, user_id: UUID) -> bool:

@@ -15,7 +15,7 @@ import asyncpg
 import msgspec
 
 from app.accounts import queries
-from app.accounts.mfa import LoginThrottling, NoThrottle, SecondFactor
+from app.accounts.mfa import LoginThrottling, NoThrottle, SecondFactor, throttle_account
 from app.accounts.sessions import SessionCache
 from app.accounts.structs import (
     LoginIn,
@@ -178,14 +178,15 @@ class AccountsService:
         self, data: LoginIn, *, user_agent: str | None, ip: str | None
     ) -> TokenPairOut | MfaChallengeOut:
         """A token pair; with two-factor on, a challenge to answer with a code instead."""
-        await self._throttle.check(account=data.login, ip=ip)
         async with self._db.connection() as conn:
             creds = await queries.get_credentials_by_login(conn, login=data.login)
+        account = throttle_account(creds.id if creds else None, data.login)
+        await self._throttle.check(account=account, ip=ip)
         # Unknown accounts are checked against a dummy hash: same answer, same cost.
         valid = await self._passwords.verify(creds.password_hash if creds else None, data.password)
         if creds is None or not valid or not creds.is_active:
             logger.info("login failed")
-            await self._throttle.failed(account=data.login, ip=ip, user_id=creds.id if creds else None)
+            await self._throttle.failed(account=account, ip=ip, user_id=creds.id if creds else None)
             raise AuthenticationError(
                 "The login or password is incorrect.", error_code=ErrorCode.INVALID_CREDENTIALS
             )
@@ -204,7 +205,7 @@ class AccountsService:
             if new_hash is not None:
                 await queries.update_password_hash(conn, id=creds.id, password_hash=new_hash)
             tokens = await self._start_session(conn, user_id=creds.id, user_agent=user_agent, ip=ip)
-        await self._throttle.succeeded(account=data.login, ip=ip)
+        await self._throttle.succeeded(account=account, ip=ip)
         return tokens
 
     async def _open_challenge(
@@ -248,7 +249,8 @@ class AccountsService:
                 "The sign-in challenge is invalid, expired or used up; sign in with your password again.",
                 error_code=ErrorCode.INVALID_TOKEN,
             )
-        await self._throttle.check(account=attempt.login_name, ip=ip)
+        account = throttle_account(attempt.user_id, attempt.login_name)
+        await self._throttle.check(account=account, ip=ip)
         tokens: TokenPairOut | None = None
         async with self._db.transaction() as conn:
             accepted = await self._factor.use_code(
@@ -260,7 +262,7 @@ class AccountsService:
                     conn, user_id=attempt.user_id, user_agent=user_agent, ip=ip
                 )
         if tokens is None:
-            await self._throttle.failed(account=attempt.login_name, ip=ip, user_id=attempt.user_id)
+            await self._throttle.failed(account=account, ip=ip, user_id=attempt.user_id)
             left = attempt.max_attempts - attempt.attempts
             logger.info("second factor refused", extra={"attempts_left": left})
             raise AuthenticationError(
@@ -268,7 +270,7 @@ class AccountsService:
                 + (f" {left} more attempt(s) with this challenge." if left else " Sign in again."),
                 error_code=ErrorCode.INVALID_MFA_CODE,
             )
-        await self._throttle.succeeded(account=attempt.login_name, ip=ip)
+        await self._throttle.succeeded(account=account, ip=ip)
         return tokens
 
     async def _start_session(

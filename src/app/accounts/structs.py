@@ -99,6 +99,10 @@ class MfaChallengeIn(Input):
     code: MfaCode
 
 
+class MfaEnableIn(Input):
+    password: AnyPassword
+
+
 class MfaDisableIn(Input):
     password: AnyPassword
     code: MfaCode

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-__all__ = ["KEY_BYTES", "DecryptionError", "SecretBox", "derive_key", "encode_key", "parse_keys"]
+__all__ = ["KEY_BYTES", "DecryptionError", "SecretBox", "derive_key", "encode_key", "parse_keys", "subkeys"]
 
 KEY_BYTES = 32
 FORMAT_VERSION = 1
@@ -77,6 +77,13 @@ def parse_keys(text: str) -> tuple[bytes, ...]:
     return tuple(keys)
 
 
+def subkeys(value: str | None, *, fallback_secret: str, label: str) -> list[bytes]:
+    """The keys of one purpose (`label`) derived from a key setting's master keys (the first is
+    the current one); unset, from `fallback_secret` (development and tests)."""
+    masters: tuple[str | bytes, ...] = parse_keys(value) if value else (fallback_secret,)
+    return [derive_key(master, label=label) for master in masters]
+
+
 def _key_id(key: bytes) -> bytes:
     return hashlib.sha256(key).digest()[:_KEY_ID_BYTES]
 
@@ -100,8 +107,7 @@ class SecretBox:
         `label`, so purposes sharing a setting never share an encryption key. Unset, the one
         master key is `fallback_secret` (development and tests; production requires the setting).
         """
-        masters: tuple[str | bytes, ...] = parse_keys(value) if value else (fallback_secret,)
-        return cls([derive_key(master, label=label) for master in masters])
+        return cls(subkeys(value, fallback_secret=fallback_secret, label=label))
 
     def encrypt(self, plaintext: bytes, associated_data: bytes) -> bytes:
         """Encrypt `plaintext`; decrypting it will require the same `associated_data`."""

@@ -7,9 +7,13 @@ Each key in Redis holds one number, the "theoretical arrival time" (TAT), and a 
 EVALSHA of a short Lua script that reads it, decides and writes it back with an expiry: atomic
 across every granian worker and host, one round trip, one small key per caller that expires
 when the bucket is full again. Redis's own clock (``TIME``) is used, so the hosts' clocks do not
-matter. Compared with a fixed window, GCRA has no double burst at window edges; compared with a
-sliding log it stores one value instead of one per request; and it gives the exact wait for
-``Retry-After`` and the exact remaining quota for ``RateLimit-Remaining``.
+matter. Compared with a sliding log it stores one value instead of one per request, and it gives
+the exact wait for ``Retry-After`` and the exact remaining quota for ``RateLimit-Remaining``.
+Like any token bucket it lets a caller who starts with a full bucket spend it at once and then
+the refill: up to ``2 x requests - 1`` in the first window, ``requests`` per window after that.
+
+Clients are told apart by API key, else user, else address; an IPv6 address counts by its /64
+(`ip_bucket`), as one host usually holds a whole /64.
 
 Hot callers do not pay a round trip per request: a worker takes their tokens from the shared
 bucket in small batches and spends them locally for up to half a second, and remembers a refusal
@@ -35,10 +39,11 @@ process, per worker.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from ipaddress import ip_address
+from ipaddress import ip_address, ip_network
 from typing import Any, Literal
 
 from litestar import Request
@@ -62,6 +67,7 @@ __all__ = [
     "LocalBuckets",
     "RateLimiter",
     "client_ip",
+    "ip_bucket",
     "rate_limit",
 ]
 
@@ -147,6 +153,19 @@ def client_ip(scope: Scope, trusted_proxy_hops: int = 0) -> str:
     return client[0] if client else "unknown"
 
 
+def ip_bucket(ip: str) -> str:
+    """The part of an address that identifies one client: an IPv6 address's /64 (one host
+    usually holds a whole /64, so every address in it is the same caller), an IPv4 address as
+    is; anything that is not an address (a Unix socket, a test client) unchanged."""
+    if ":" not in ip:
+        return ip
+    try:
+        network = ip_network(f"{ip}/64", strict=False)
+    except ValueError:
+        return ip
+    return str(network.network_address) + "/64"
+
+
 class BackendHealth:
     """Tracks Redis failures for one limiter: a short breaker, and a warning at most once a minute."""
 
@@ -204,12 +223,13 @@ class LocalBuckets:
         return granted, int((window_ms - debt) / interval + 1e-6), 0, max(1, _ceil(debt))
 
     def _prune(self, now: float) -> None:
-        """Drop full buckets (they mean the same as no entry); if none is full, forget them all."""
-        stale = [key for key, tat in self._tats.items() if tat <= now]
-        for key in stale:
-            del self._tats[key]
-        if not stale:
-            self._tats.clear()
+        """Drop full buckets (they mean the same as no entry); if too few are full, also the
+        tenth created longest ago, never every bucket (that would reset every caller's limit)."""
+        self._tats = {key: tat for key, tat in self._tats.items() if tat > now}
+        excess = len(self._tats) - self.MAX_KEYS * 9 // 10
+        if excess > 0:
+            for key in list(itertools.islice(self._tats, excess)):
+                del self._tats[key]
 
 
 def _ceil(ms: float) -> int:
@@ -447,7 +467,7 @@ class RateLimiter:
             rule = route.rule
             if rule.by_ip_only:
                 kind = "ip"
-                ip = client_ip(scope, self._hops)
+                ip = ip_bucket(client_ip(scope, self._hops))
                 if route.webhook_source:
                     source = scope["path_params"].get("source")
                     key = f"{rule.key_prefix}{source if source in self._webhook_sources else '-'}:{ip}"
@@ -460,7 +480,7 @@ class RateLimiter:
                     await authenticate(request)
                     caller = context.user_id
                 if caller is None:
-                    kind, key = "ip", f"{rule.key_prefix}ip:{client_ip(scope, self._hops)}"
+                    kind, key = "ip", f"{rule.key_prefix}ip:{ip_bucket(client_ip(scope, self._hops))}"
                 elif caller.startswith(_API_KEY_MARK):
                     kind, key = "key", rule.key_prefix + caller
                 else:
