@@ -28,21 +28,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from app.core.config import load_settings_or_exit
+from app.core.processes import is_running
 
 __all__ = ["DEFAULT_ARGS", "granian_logging_config", "main", "prepare_multiproc_dir"]
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"  # as app.core.metrics (not imported: no prometheus here)
 DEFAULT_ARGS = ("--interface", "asgi", "--loop", "uvloop", "--no-ws", "app.main:app")
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process
-    return True
 
 
 def prepare_multiproc_dir(base: str | None, pid: int | None = None) -> Path:
@@ -51,7 +42,7 @@ def prepare_multiproc_dir(base: str | None, pid: int | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     pid = pid or os.getpid()
     for child in root.iterdir():
-        stopped = child.name.isdigit() and int(child.name) != pid and not _running(int(child.name))
+        stopped = child.name.isdigit() and int(child.name) != pid and not is_running(int(child.name))
         if stopped and child.is_dir():
             shutil.rmtree(child, ignore_errors=True)  # left by a server that has stopped
     run = root / str(pid)

@@ -215,3 +215,21 @@ async def test_worker_alerts_when_dead_jobs_grow(
     assert body["attachments"][0]["title"] == "Dead jobs increased"
     fields = {field["title"]: field["value"] for field in body["attachments"][0]["fields"]}
     assert (fields["dead"], fields["new"]) == ("7", "2")
+
+
+async def test_an_undelivered_alert_is_not_muted(
+    receiver: Receiver, redis: Redis, managers: list[AlertManager]
+) -> None:
+    """The webhook failed: the next occurrence, in any process, tries again instead of being
+    suppressed for the whole window."""
+    first = manager(managers, webhook_url=receiver.url, redis=redis, dedupe_seconds=60)
+    second = manager(managers, webhook_url=receiver.url, redis=redis, dedupe_seconds=60)
+    title = unique_title()
+    receiver.statuses.append(503)
+
+    assert await first.send(title, "the webhook is down") is True
+    assert await second.send(title, "again") is True
+    assert await first.send(title, "and again") is False  # delivered by `second`: muted now
+    texts = [json.loads(request.body)["text"] for request in receiver.requests]
+    assert [text.rsplit(": ", 1)[-1] for text in texts] == ["the webhook is down", "again"]
+    assert len(receiver.requests) == 2

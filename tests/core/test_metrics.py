@@ -18,7 +18,7 @@ from prometheus_client import REGISTRY, Histogram
 from prometheus_client.parser import text_string_to_metric_families
 
 from app.core.config import ConfigError, Settings, load_settings
-from app.core.metrics import HTTP_REQUEST_DURATION, UNMATCHED_ROUTE, RequestMetrics
+from app.core.metrics import HTTP_REQUEST_DURATION, UNMATCHED_ROUTE, RequestMetrics, forget_dead_processes
 from app.main import create_app
 from app.observability.exporter import build_server
 from app.serve import granian_logging_config, prepare_multiproc_dir
@@ -254,3 +254,18 @@ def test_granian_logs_through_the_json_formatter() -> None:
 
     assert config["formatters"] == {"json": {"()": "app.core.logging.JsonFormatter"}}
     assert set(config["loggers"]) == {"_granian", "granian.access"}  # pyright: ignore[reportArgumentType]
+
+
+def test_live_gauges_of_dead_workers_are_dropped_at_scrape(tmp_path: Path) -> None:
+    """A worker killed without its shutdown leaves its live gauges behind; the scrape drops them."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    for pid in (dead.pid, os.getpid()):
+        (tmp_path / f"gauge_livesum_{pid}.db").write_bytes(b"")
+        (tmp_path / f"counter_{pid}.db").write_bytes(b"")
+
+    forget_dead_processes(str(tmp_path))
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        [f"counter_{dead.pid}.db", f"counter_{os.getpid()}.db", f"gauge_livesum_{os.getpid()}.db"]
+    )

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import os
+import re
 from typing import Any
 
 from prometheus_client import (
@@ -28,6 +29,8 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client import multiprocess as _multiprocess
+
+from app.core.processes import is_running
 
 __all__ = [
     "ALERTS",
@@ -140,9 +143,23 @@ def scrape() -> bytes:
     path = multiprocess_dir()
     if path is None:
         return generate_latest(REGISTRY)
+    forget_dead_processes(path)
     registry = CollectorRegistry()
     _multiprocess.MultiProcessCollector(registry, path=path)
     return generate_latest(registry)
+
+
+_LIVE_GAUGE_FILE = re.compile(r"^gauge_live\w*_(\d+)\.db$")
+
+
+def forget_dead_processes(path: str) -> None:
+    """Drop the live gauges of workers that died without their shutdown (killed, crashed):
+    granian starts a new worker in their place, and their last pool numbers would otherwise
+    be summed in until the server restarts. Their counters stay: what they counted happened."""
+    for name in os.listdir(path):
+        match = _LIVE_GAUGE_FILE.match(name)
+        if match is not None and not is_running(int(match.group(1))):
+            _multiprocess.mark_process_dead(int(match.group(1)), path)  # pyright: ignore[reportUnknownMemberType]
 
 
 def mark_process_dead(pid: int | None = None) -> None:

@@ -428,8 +428,9 @@ class AlertManager:
             ErrorMonitoring.capture_message(
                 f"{title}: {message}", level=_SENTRY_LEVELS[severity], alert=title, details=details
             )
-            if self.webhook_url:
-                await self._post(title, message, severity, details)
+            if self.webhook_url and not await self._post(title, message, severity, details):
+                # Undelivered: let the next occurrence (here or in another process) try again.
+                await self._release(title)
         except Exception:  # an alert must never break its caller
             logger.exception("alert could not be sent", extra={"alert": title})
         return True
@@ -446,7 +447,7 @@ class AlertManager:
             self._recent = {key: until for key, until in self._recent.items() if until > now}
         if self._redis is None:
             return True
-        key = _DEDUPE_KEY_PREFIX + hashlib.sha256(title.encode()).hexdigest()[:32]
+        key = self._dedupe_key(title)
         try:
             async with asyncio.timeout(1.0):
                 claimed = await self._redis.set(key, "1", nx=True, ex=max(1, round(self.dedupe_seconds)))
@@ -454,6 +455,20 @@ class AlertManager:
             logger.warning("alert dedupe: Redis unavailable", extra={"error": type(exc).__name__})
             return True
         return bool(claimed)
+
+    @staticmethod
+    def _dedupe_key(title: str) -> str:
+        return _DEDUPE_KEY_PREFIX + hashlib.sha256(title.encode()).hexdigest()[:32]
+
+    async def _release(self, title: str) -> None:
+        self._recent.pop(title, None)
+        if self._redis is None:
+            return
+        try:
+            async with asyncio.timeout(1.0):
+                await self._redis.delete(self._dedupe_key(title))
+        except Exception as exc:  # noqa: BLE001 - the key expires with the window anyway
+            logger.warning("alert dedupe: Redis unavailable", extra={"error": type(exc).__name__})
 
     def slack_payload(
         self, title: str, message: str, severity: Severity, context: Mapping[str, Any]
@@ -474,7 +489,8 @@ class AlertManager:
             ],
         }
 
-    async def _post(self, title: str, message: str, severity: Severity, context: Mapping[str, Any]) -> None:
+    async def _post(self, title: str, message: str, severity: Severity, context: Mapping[str, Any]) -> bool:
+        """Whether the webhook took the alert (2xx)."""
         assert self.webhook_url is not None
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=self.timeout_seconds, follow_redirects=False)
@@ -483,9 +499,11 @@ class AlertManager:
             response = await self._client.post(self.webhook_url, json=payload)
         except httpx.HTTPError as exc:
             logger.warning("alert webhook failed", extra={"alert": title, "error": type(exc).__name__})
-            return
+            return False
         if response.status_code >= 300:
             logger.warning("alert webhook refused", extra={"alert": title, "status": response.status_code})
+            return False
+        return True
 
     async def aclose(self) -> None:
         if self._client is not None:
