@@ -574,7 +574,10 @@ def run(mode_name: str) -> int:
     samples["pgbench"] = []
     for round_number in range(1, mode.rounds + 1):
         print(f"round {round_number}/{mode.rounds}")
-        for server_name in servers:
+        # The service and its unprotected copy run next to each other, in turn first: their
+        # ratio must not depend on which one follows the heavy ORM baseline.
+        pair = ["service", "unprotected"] if round_number % 2 else ["unprotected", "service"]
+        for server_name in [*pair, "floor", "orm"]:
             with servers[server_name].running():
                 for index, scenario in enumerate(s for s in plan if s.server == server_name):
                     if round_number == 1 and (mode.warm_each or index == 0):
