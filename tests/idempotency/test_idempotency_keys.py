@@ -33,6 +33,12 @@ async def count_items(db: Pool, org_id: str, name: str) -> int:
     return await db.fetchval("SELECT count(*) FROM items WHERE org_id = $1 AND name = $2", UUID(org_id), name)
 
 
+async def count_events(db: Pool, org_id: str) -> int:
+    return await db.fetchval(
+        "SELECT count(*) FROM domain_events WHERE org_id = $1 AND event_type = 'item.created'", UUID(org_id)
+    )
+
+
 async def stored_keys(db: Pool, key: str) -> int:
     return await db.fetchval("SELECT count(*) FROM idempotency_keys WHERE idempotency_key = $1", key)
 
@@ -171,11 +177,14 @@ async def test_the_key_and_the_effect_commit_together(client: Client, db: Pool, 
     expect_problem(failed, 500, "INTERNAL_ERROR")
     assert await count_items(db, org_id, "Atomic") == 0
     assert await stored_keys(db, key) == 0
+    # The item's domain event (the outbound-webhook outbox) was written in the same transaction.
+    assert await count_events(db, org_id) == 0
     expect_data(
         await client.post(items_url(org_id), json={"name": "Atomic"}, headers=with_key(owner.headers, key)),
         201,
     )
     assert await count_items(db, org_id, "Atomic") == 1
+    assert await count_events(db, org_id) == 1
 
 
 async def test_a_secret_shown_once_is_replayed_but_stored_encrypted(client: Client, db: Pool) -> None:
