@@ -16,6 +16,7 @@ import jwt
 import pytest
 
 from app.core.config import Settings
+from app.core.security import TokenCodec
 from tests.factories import Client, User, bearer, expect_data, expect_problem, signed_in_user
 
 SOME_ID = "01900000-0000-7000-8000-000000000000"
@@ -172,5 +173,20 @@ async def test_a_token_with_a_swapped_payload_is_401_invalid_token(client: Clien
     payload = other.access_token.split(".")[1]
 
     response = await client.get("/users/me", headers=bearer(f"{header}.{payload}.{signature}"))
+
+    expect_problem(response, 401, "INVALID_TOKEN")
+
+
+async def test_a_token_pairing_one_users_session_with_another_user_is_refused(
+    client: Client, settings: Settings
+) -> None:
+    """Signed with the right key, but `sid` is A's session and `sub` is B: the session must be
+    the token's user's (checked in SQL and in the per-worker session cache alike)."""
+    alice, bob = await signed_in_user(client), await signed_in_user(client)
+    alice_session = jwt.decode(alice.access_token, options={"verify_signature": False})["sid"]
+    expect_data(await client.get("/users/me", headers=alice.headers))  # A's session is cached active
+    forged = TokenCodec(settings).issue(user_id=uuid.UUID(bob.id), session_id=uuid.UUID(alice_session))
+
+    response = await client.get("/users/me", headers=bearer(forged))
 
     expect_problem(response, 401, "INVALID_TOKEN")

@@ -165,7 +165,11 @@ def cases(s: Seeded) -> list[Case]:
             ("auth_sessions_user_active_idx",),
             "next-page",
         ),
-        Case("is_session_active", {"id": s.session_id}, ("auth_sessions_pkey", "users_pkey")),
+        Case(
+            "is_session_active",
+            {"id": s.session_id, "user_id": s.user_id},
+            ("auth_sessions_pkey|auth_sessions_user_active_idx", "users_pkey"),
+        ),
         Case(
             "rotate_refresh_token",
             {

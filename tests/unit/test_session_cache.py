@@ -37,20 +37,29 @@ def ids(n: int) -> list[uuid.UUID]:
 
 
 def test_unknown_session_is_not_known_active(clock: Clock) -> None:
-    assert SessionCache(TTL).is_known_active(uuid.uuid4()) is False
+    assert SessionCache(TTL).is_known_active(uuid.uuid4(), uuid.uuid4()) is False
 
 
 def test_remembered_session_is_known_until_the_ttl_ends(clock: Clock) -> None:
     cache = SessionCache(TTL)
     session, user = ids(2)
     cache.remember_active(session, user)
-    assert cache.is_known_active(session)
+    assert cache.is_known_active(session, user)
     clock.advance(TTL - 0.01)
-    assert cache.is_known_active(session)
+    assert cache.is_known_active(session, user)
     clock.advance(0.01)
-    assert not cache.is_known_active(session)
+    assert not cache.is_known_active(session, user)
     clock.advance(-1)  # an expired entry is gone, not merely hidden
-    assert not cache.is_known_active(session)
+    assert not cache.is_known_active(session, user)
+
+
+def test_a_session_is_known_only_for_its_own_user(clock: Clock) -> None:
+    """A token naming one user's session with another user's id is not vouched for."""
+    cache = SessionCache(TTL)
+    session, user, other = ids(3)
+    cache.remember_active(session, user)
+    assert cache.is_known_active(session, user)
+    assert not cache.is_known_active(session, other)
 
 
 def test_remembering_again_extends_the_ttl(clock: Clock) -> None:
@@ -60,14 +69,14 @@ def test_remembering_again_extends_the_ttl(clock: Clock) -> None:
     clock.advance(TTL - 1)
     cache.remember_active(session, user)
     clock.advance(TTL - 1)
-    assert cache.is_known_active(session)
+    assert cache.is_known_active(session, user)
 
 
 def test_zero_ttl_caches_nothing(clock: Clock) -> None:
     cache = SessionCache(0)
     session, user = ids(2)
     cache.remember_active(session, user)
-    assert not cache.is_known_active(session)
+    assert not cache.is_known_active(session, user)
 
 
 def test_forget_session(clock: Clock) -> None:
@@ -77,8 +86,8 @@ def test_forget_session(clock: Clock) -> None:
     cache.remember_active(forgotten, user)
     cache.forget_session(forgotten)
     cache.forget_session(uuid.uuid4())  # unknown: no error
-    assert not cache.is_known_active(forgotten)
-    assert cache.is_known_active(kept)
+    assert not cache.is_known_active(forgotten, user)
+    assert cache.is_known_active(kept, user)
 
 
 def test_forget_user_drops_all_of_that_users_sessions_only(clock: Clock) -> None:
@@ -91,8 +100,8 @@ def test_forget_user_drops_all_of_that_users_sessions_only(clock: Clock) -> None
     for session in theirs:
         cache.remember_active(session, other)
     cache.forget_user(user)
-    assert not any(cache.is_known_active(s) for s in mine)
-    assert all(cache.is_known_active(s) for s in theirs)
+    assert not any(cache.is_known_active(s, user) for s in mine)
+    assert all(cache.is_known_active(s, other) for s in theirs)
 
 
 def test_size_is_bounded(clock: Clock) -> None:
@@ -101,7 +110,7 @@ def test_size_is_bounded(clock: Clock) -> None:
     added = ids(95)
     for session in added:
         cache.remember_active(session, user)
-    known = [s for s in added if cache.is_known_active(s)]
+    known = [s for s in added if cache.is_known_active(s, user)]
     assert 1 <= len(known) <= 10
     assert added[-1] in known  # the newest entry always goes in
 
@@ -115,4 +124,4 @@ def test_a_full_cache_evicts_expired_entries_before_live_ones(clock: Clock) -> N
     cache.remember_active(live2, user)
     clock.advance(TTL / 2 + 0.1)  # `old` has expired, the other two have not
     cache.remember_active(new, user)
-    assert [cache.is_known_active(s) for s in (old, live1, live2, new)] == [False, True, True, True]
+    assert [cache.is_known_active(s, user) for s in (old, live1, live2, new)] == [False, True, True, True]

@@ -158,8 +158,8 @@ async def revoke_user_sessions(
     await _q().revoke_user_sessions(conn, user_id=user_id, reason=reason, keep_id=keep_id)
 
 
-async def is_session_active(conn: Connection, *, id: UUID) -> bool:  # noqa: A002
-    return bool(await _q().is_session_active(conn, id=id))
+async def is_session_active(conn: Connection, *, id: UUID, user_id: UUID) -> bool:  # noqa: A002
+    return bool(await _q().is_session_active(conn, id=id, user_id=user_id))
 
 
 async def insert_email_token(

@@ -357,9 +357,9 @@ class AccountsService:
             raise AuthenticationError(
                 "The access token is invalid or expired.", error_code=ErrorCode.INVALID_TOKEN
             )
-        if not self.sessions.is_known_active(claims.sid):
+        if not self.sessions.is_known_active(claims.sid, claims.sub):
             async with self._db.connection() as conn:
-                active = await queries.is_session_active(conn, id=claims.sid)
+                active = await queries.is_session_active(conn, id=claims.sid, user_id=claims.sub)
             if not active:
                 raise AuthenticationError(
                     "The session has ended; sign in again.", error_code=ErrorCode.INVALID_TOKEN

@@ -20,9 +20,10 @@ class SessionCache:
         self._max_entries = max_entries
         self._entries: dict[UUID, tuple[float, UUID]] = {}
 
-    def is_known_active(self, session_id: UUID) -> bool:
+    def is_known_active(self, session_id: UUID, user_id: UUID) -> bool:
+        """Whether `session_id` was found active, for `user_id`, within the cache period."""
         entry = self._entries.get(session_id)
-        if entry is None:
+        if entry is None or entry[1] != user_id:
             return False
         if entry[0] <= time.monotonic():
             del self._entries[session_id]
