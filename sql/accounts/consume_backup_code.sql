@@ -5,6 +5,6 @@
 UPDATE mfa_backup_codes
 SET used_at = now()
 WHERE user_id = :user_id
-    AND code_hash = ANY(:code_hashes::bytea[])
+    AND code_hash = any(:code_hashes::bytea [])
     AND used_at IS NULL
 RETURNING user_id;

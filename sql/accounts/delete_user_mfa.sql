@@ -5,6 +5,7 @@ WITH challenges AS (
     DELETE FROM mfa_challenges
     WHERE user_id = :user_id
 )
+
 DELETE FROM user_mfa
 WHERE user_id = :user_id
 RETURNING user_id;

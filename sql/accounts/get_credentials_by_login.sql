@@ -6,11 +6,13 @@ SELECT
     id,
     password_hash,
     is_active,
-    EXISTS (
+    exists(
         SELECT 1 FROM user_mfa AS m
         WHERE m.user_id = users.id AND m.confirmed_at IS NOT NULL
     ) AS mfa_enabled
 FROM users
 WHERE (lower(email) = lower(:login) OR lower(username) = lower(:login))
     AND deleted_at IS NULL
-LIMIT 1;
+-- No ORDER BY needed: lower(email) and lower(username) are unique among live accounts, and a
+-- username never contains the '@' every email has, so at most one row matches.
+LIMIT 1; -- noqa: AM09

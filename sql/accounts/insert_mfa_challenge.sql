@@ -6,5 +6,6 @@ WITH ended AS (
     DELETE FROM mfa_challenges
     WHERE user_id = :user_id
 )
+
 INSERT INTO mfa_challenges (token_hash, user_id, login_name, max_attempts, user_agent, ip, expires_at)
 VALUES (:token_hash, :user_id, :login_name, :max_attempts, :user_agent, :ip::inet, :expires_at);

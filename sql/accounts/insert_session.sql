@@ -6,5 +6,6 @@ WITH new_session AS (
     VALUES (:id, :user_id, :user_agent, :ip::inet, :expires_at)
     RETURNING id
 )
+
 INSERT INTO refresh_tokens (token_hash, session_id)
 SELECT :token_hash, id FROM new_session;

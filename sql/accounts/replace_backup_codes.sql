@@ -5,6 +5,7 @@ WITH removed AS (
     DELETE FROM mfa_backup_codes
     WHERE user_id = :user_id
 )
+
 INSERT INTO mfa_backup_codes (user_id, code_hash)
 SELECT :user_id, code_hash
 FROM unnest(:code_hashes::bytea []) AS c (code_hash);

@@ -9,6 +9,7 @@ WITH expired AS (
     LIMIT 1000
     FOR UPDATE SKIP LOCKED
 )
+
 DELETE FROM idempotency_keys AS k
 USING expired
 WHERE k.caller = expired.caller AND k.idempotency_key = expired.idempotency_key

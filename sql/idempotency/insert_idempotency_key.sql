@@ -10,12 +10,12 @@ VALUES (
     :response_body, :expires_at
 )
 ON CONFLICT (caller, idempotency_key) DO UPDATE
-SET request_hash = excluded.request_hash,
-    method = excluded.method,
-    path = excluded.path,
-    status_code = excluded.status_code,
-    response_headers = excluded.response_headers,
-    response_body = excluded.response_body,
-    created_at = now(),
-    expires_at = excluded.expires_at
-WHERE idempotency_keys.expires_at <= now();
+    SET request_hash = excluded.request_hash,
+        method = excluded.method,
+        path = excluded.path,
+        status_code = excluded.status_code,
+        response_headers = excluded.response_headers,
+        response_body = excluded.response_body,
+        created_at = now(),
+        expires_at = excluded.expires_at
+    WHERE idempotency_keys.expires_at <= now();

@@ -24,4 +24,4 @@ queued AS (
 SELECT stored.id
 FROM stored
 CROSS JOIN queued
-CROSS JOIN LATERAL pg_notify('app_jobs', 'inbound.process') AS wake;
+CROSS JOIN LATERAL pg_notify('app_jobs', 'inbound.process');

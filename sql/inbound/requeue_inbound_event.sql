@@ -22,4 +22,4 @@ queued AS (
 SELECT reset.id
 FROM reset
 CROSS JOIN queued
-CROSS JOIN LATERAL pg_notify('app_jobs', 'inbound.process') AS wake;
+CROSS JOIN LATERAL pg_notify('app_jobs', 'inbound.process');

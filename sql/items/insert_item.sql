@@ -8,5 +8,6 @@ VALUES (
     :org_id, :id, :name, :description, :price, :currency, :tags, :status, :metadata,
     :created_by_type, :created_by
 )
-RETURNING id, name, description, price, currency, tags, status, metadata, version, created_by_type,
+RETURNING
+    id, name, description, price, currency, tags, status, metadata, version, created_by_type,
     created_by, created_at, updated_at;

@@ -9,9 +9,11 @@ SELECT
     :org_id, r.id, r.name, r.description, r.price, r.currency,
     ARRAY(SELECT jsonb_array_elements_text(r.tags)), r.status, r.metadata, :created_by_type,
     :created_by
-FROM jsonb_to_recordset(:rows::jsonb) AS r (
-    id uuid, name text, description text, price bigint, currency text, tags jsonb, status text,
-    metadata jsonb
-)
-RETURNING id, name, description, price, currency, tags, status, metadata, version, created_by_type,
+FROM
+    jsonb_to_recordset(:rows::jsonb) AS r (
+        id uuid, name text, description text, price bigint, currency text, tags jsonb, status text,
+        metadata jsonb
+    )
+RETURNING
+    id, name, description, price, currency, tags, status, metadata, version, created_by_type,
     created_by, created_at, updated_at;

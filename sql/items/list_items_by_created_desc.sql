@@ -3,7 +3,8 @@
 -- the stop bound (the filter's other bound): both are index conditions, so a deep page or a narrow
 -- range costs what the first page costs. Index: items_org_created_idx (org_id, created_at, id).
 -- name: list_items_by_created_desc(org_id, start_key, start_id, stop_key, status, tag, currency, price_lo, price_hi, created_lo, created_hi, name_lo, name_hi, limit)
-SELECT id, name, description, price, currency, tags, status, metadata, version, created_by_type,
+SELECT
+    id, name, description, price, currency, tags, status, metadata, version, created_by_type,
     created_by, created_at, updated_at
 FROM items
 WHERE org_id = :org_id AND deleted_at IS NULL

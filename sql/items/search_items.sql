@@ -8,7 +8,8 @@
 -- Index: items_search_idx (GIN on org_id, search), then items_pkey rows.
 -- name: search_items(org_id, query, start_key, start_id, stop_key, status, tag, currency, price_lo, price_hi, created_lo, created_hi, name_lo, name_hi, limit)
 WITH matches AS MATERIALIZED (
-    SELECT id, name, description, price, currency, tags, status, metadata, version, created_by_type,
+    SELECT
+        id, name, description, price, currency, tags, status, metadata, version, created_by_type,
         created_by, created_at, updated_at
     FROM items
     WHERE org_id = :org_id AND deleted_at IS NULL
@@ -28,7 +29,9 @@ WITH matches AS MATERIALIZED (
             false
         )
 )
-SELECT id, name, description, price, currency, tags, status, metadata, version, created_by_type,
+
+SELECT
+    id, name, description, price, currency, tags, status, metadata, version, created_by_type,
     created_by, created_at, updated_at
 FROM matches
 ORDER BY created_at DESC, id DESC

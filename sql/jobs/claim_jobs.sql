@@ -12,8 +12,10 @@ WITH due AS (
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
 )
+
 UPDATE jobs AS j
-SET state = 'running',
+SET
+    state = 'running',
     attempts = j.attempts + 1,
     lease_token = gen_random_uuid(),
     leased_by = :worker,

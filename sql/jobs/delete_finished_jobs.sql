@@ -10,6 +10,7 @@ WITH old AS (
     LIMIT 1000
     FOR UPDATE SKIP LOCKED
 )
+
 DELETE FROM jobs AS j
 USING old
 WHERE j.id = old.id

@@ -7,6 +7,7 @@ WITH queued AS (
     VALUES (:id, :kind, :payload, :max_attempts, coalesce(:run_at::timestamptz, now()))
     RETURNING id, kind
 )
+
 SELECT queued.id
 FROM queued
-CROSS JOIN LATERAL pg_notify('app_jobs', queued.kind) AS wake;
+CROSS JOIN LATERAL pg_notify('app_jobs', queued.kind);

@@ -3,7 +3,8 @@
 -- Index: jobs_pkey (or jobs_state_idx, state and id, where the state is named).
 -- name: fail_job(id, lease_token, error, dead, retry_at)^
 UPDATE jobs
-SET state = CASE WHEN :dead::boolean THEN 'dead' ELSE 'queued' END,
+SET
+    state = CASE WHEN :dead::boolean THEN 'dead' ELSE 'queued' END,
     run_at = CASE WHEN :dead::boolean THEN run_at ELSE :retry_at::timestamptz END,
     finished_at = CASE WHEN :dead::boolean THEN now() END,
     last_error = left(:error::text, 2000),

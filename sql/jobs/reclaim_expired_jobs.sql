@@ -10,8 +10,10 @@ WITH expired AS (
     LIMIT :limit
     FOR UPDATE SKIP LOCKED
 )
+
 UPDATE jobs AS j
-SET state = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
+SET
+    state = CASE WHEN j.attempts >= j.max_attempts THEN 'dead' ELSE 'queued' END,
     run_at = now(),
     last_error = left('lease expired (worker ' || coalesce(j.leased_by, '?') || ' did not finish)', 2000),
     finished_at = CASE WHEN j.attempts >= j.max_attempts THEN now() END,

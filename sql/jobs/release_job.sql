@@ -3,7 +3,8 @@
 -- Index: jobs_pkey (or jobs_state_idx, state and id, where the state is named).
 -- name: release_job(id, lease_token)^
 UPDATE jobs
-SET state = 'queued', run_at = now(), attempts = greatest(attempts - 1, 0),
+SET
+    state = 'queued', run_at = now(), attempts = greatest(attempts - 1, 0),
     lease_token = NULL, leased_by = NULL, lease_expires_at = NULL, updated_at = now()
 WHERE id = :id AND state = 'running' AND lease_token = :lease_token
 RETURNING id;

@@ -7,6 +7,7 @@ WITH revived AS (
     WHERE id = :id AND state = 'dead'
     RETURNING id, kind
 )
+
 SELECT revived.id
 FROM revived
-CROSS JOIN LATERAL pg_notify('app_jobs', revived.kind) AS wake;
+CROSS JOIN LATERAL pg_notify('app_jobs', revived.kind);

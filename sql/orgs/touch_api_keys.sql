@@ -6,6 +6,6 @@
 -- name: touch_api_keys(org_ids, ids, used_at)!
 UPDATE api_keys AS k
 SET last_used_at = u.used_at
-FROM unnest(:org_ids::uuid[], :ids::uuid[], :used_at::timestamptz[]) AS u (org_id, id, used_at)
+FROM unnest(:org_ids::uuid [], :ids::uuid [], :used_at::timestamptz []) AS u (org_id, id, used_at)
 WHERE k.org_id = u.org_id AND k.id = u.id
     AND (k.last_used_at IS NULL OR k.last_used_at < u.used_at);

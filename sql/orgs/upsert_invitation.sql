@@ -4,10 +4,10 @@
 INSERT INTO org_invitations (org_id, id, email, role, token_hash, invited_by, expires_at)
 VALUES (:org_id, :id, :email, :role, :token_hash, :invited_by, :expires_at)
 ON CONFLICT (org_id, lower(email)) WHERE accepted_at IS NULL AND revoked_at IS NULL
-DO UPDATE SET
-    role = excluded.role,
-    token_hash = excluded.token_hash,
-    invited_by = excluded.invited_by,
-    expires_at = excluded.expires_at,
-    updated_at = now()
+DO UPDATE
+    SET role = excluded.role,
+        token_hash = excluded.token_hash,
+        invited_by = excluded.invited_by,
+        expires_at = excluded.expires_at,
+        updated_at = now()
 RETURNING id, email, role, invited_by, created_at, expires_at, expires_at <= now() AS expired;

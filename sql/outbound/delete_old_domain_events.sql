@@ -11,6 +11,7 @@ WITH old AS (
     LIMIT 1000
     FOR UPDATE SKIP LOCKED
 )
+
 DELETE FROM domain_events AS e
 USING old
 WHERE e.org_id = old.org_id AND e.id = old.id

@@ -2,7 +2,8 @@
 -- and its event. None once the delivery succeeded or was given up.
 -- Index: webhook_deliveries_pkey; webhook_endpoints_pkey; domain_events_pkey.
 -- name: get_delivery_for_sending(org_id, delivery_id)^
-SELECT d.id, d.endpoint_id, d.event_id, d.event_type, d.attempts, e.url, e.secret, e.enabled,
+SELECT
+    d.id, d.endpoint_id, d.event_id, d.event_type, d.attempts, e.url, e.secret, e.enabled,
     ev.payload, ev.occurred_at
 FROM webhook_deliveries AS d
 JOIN webhook_endpoints AS e ON e.org_id = d.org_id AND e.id = d.endpoint_id

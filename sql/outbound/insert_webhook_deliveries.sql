@@ -13,7 +13,8 @@ WITH created AS (
 
 queued AS (
     INSERT INTO jobs (id, kind, payload, max_attempts)
-    SELECT j.job_id, 'webhooks.deliver', jsonb_build_object('org_id', :org_id::uuid, 'delivery_id', c.id),
+    SELECT
+        j.job_id, 'webhooks.deliver', jsonb_build_object('org_id', :org_id::uuid, 'delivery_id', c.id),
         :max_attempts
     FROM created AS c
     JOIN unnest(:ids::uuid [], :job_ids::uuid []) AS j (id, job_id) ON j.id = c.id
@@ -21,4 +22,5 @@ queued AS (
 )
 
 SELECT pg_notify('app_jobs', 'webhooks.deliver') AS woken
-FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued;
+-- Whether any job was queued: any one row will do, so the LIMIT needs no ORDER BY.
+FROM (SELECT 1 FROM queued LIMIT 1) AS any_queued; -- noqa: AM09

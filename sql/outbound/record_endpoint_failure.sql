@@ -11,7 +11,8 @@ WITH before AS (
 )
 
 UPDATE webhook_endpoints AS e
-SET consecutive_failures = e.consecutive_failures + 1,
+SET
+    consecutive_failures = e.consecutive_failures + 1,
     failing_since = coalesce(e.failing_since, now()),
     enabled = e.enabled AND NOT (
         e.consecutive_failures + 1 >= :max_failures

@@ -5,7 +5,8 @@
 -- takes, so a concurrent change cannot slip in between. Index: webhook_endpoints_pkey.
 -- name: update_webhook_endpoint(org_id, id, set_url, url, set_event_types, event_types, set_description, description, enabled, disabled_reason)^
 UPDATE webhook_endpoints AS e
-SET url = CASE WHEN :set_url THEN :url::text ELSE e.url END,
+SET
+    url = CASE WHEN :set_url THEN :url::text ELSE e.url END,
     event_types = CASE WHEN :set_event_types THEN :event_types::text [] ELSE e.event_types END,
     description = CASE WHEN :set_description THEN :description::text ELSE e.description END,
     enabled = coalesce(:enabled::boolean, e.enabled),

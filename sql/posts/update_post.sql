@@ -2,7 +2,8 @@
 -- A set_* flag says whether a field was sent. Index: posts_pkey (org_id, id).
 -- name: update_post(org_id, id, set_title, title, set_body, body, set_published, published)^
 UPDATE posts
-SET title = CASE WHEN :set_title THEN :title ELSE title END,
+SET
+    title = CASE WHEN :set_title THEN :title ELSE title END,
     body = CASE WHEN :set_body THEN :body ELSE body END,
     published = CASE WHEN :set_published THEN :published ELSE published END,
     published_at = CASE
