@@ -18,6 +18,9 @@ from app.main import create_app
 from app.migrate import apply_all
 from tests.services import TestServices
 
+# Records which named queries the run executes; a full run fails if one never ran (issue 8).
+pytest_plugins = ["tests.query_coverage"]
+
 # argon2 at production cost makes every register/login ~50 ms; tests use the cheapest
 # parameters argon2-cffi accepts for the same algorithm. Production values are the defaults.
 TEST_ENV = {
