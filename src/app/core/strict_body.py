@@ -22,7 +22,8 @@ from litestar import Request
 from litestar.handlers.base import BaseRouteHandler
 
 from app.core.content_type import ACCEPTS_ANY_MEDIA_TYPE, require_json_body
-from app.core.exceptions import ValidationError
+from app.core.exceptions import AppError, ValidationError
+from app.core.responses import ErrorCode
 
 __all__ = ["strict_json_body"]
 
@@ -41,11 +42,18 @@ def _decoder(handler: BaseRouteHandler) -> msgspec.json.Decoder[Any] | None:
     return entry[1]
 
 
+def _nested_too_deeply() -> AppError:
+    # msgspec recurses once per level of nesting: thousands of `[` exhaust the stack (RecursionError).
+    return AppError("The request body is nested too deeply.", error_code=ErrorCode.MALFORMED_JSON)
+
+
 def _is_json(body: bytes) -> bool:
     try:
         msgspec.json.decode(body)
     except msgspec.DecodeError:
         return False
+    except RecursionError:
+        raise _nested_too_deeply() from None
     return True
 
 
@@ -85,3 +93,5 @@ async def _check(request: Request[Any, Any, Any], decoder: msgspec.json.Decoder[
         raise ValidationError.from_msgspec(exc) from None
     except msgspec.DecodeError:
         return  # not JSON: Litestar's own decoding answers 400 MALFORMED_JSON
+    except RecursionError:
+        raise _nested_too_deeply() from None

@@ -42,7 +42,7 @@ class InboundWebhooksController(Controller):
         service: InboundService = request.app.state["inbound"]
         service.secrets_of(source)  # 404 before reading the body of an unknown source
         length = request.headers.get("content-length")
-        service.check_size(int(length) if length and length.isdigit() else None)
+        service.check_size(int(length) if length and length.isascii() and length.isdigit() else None)
         body = await request.body()
         receipt = await service.receive(source, request.headers.get(SIGNATURE_HEADER), body)
         return create_success_response(receipt, status_code=200 if receipt.duplicate else 202)

@@ -78,7 +78,7 @@ def _envelope(body: bytes) -> InboundEnvelope:
         return _decode_envelope(body)
     except msgspec.ValidationError as exc:
         raise ValidationError.from_msgspec(exc) from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested thousands deep
         raise ValidationError(
             "The webhook body must be a JSON object with `id` and `type`.",
             details=[FieldError(path="$", message="not valid JSON")],
