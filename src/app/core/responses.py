@@ -151,6 +151,9 @@ def problem_responses(
             data_container=Problem,
             description=HTTPStatus(status).phrase,
             media_type=PROBLEM_MEDIA_TYPE,
+            # Litestar would invent a random example (`"status": 2562`, any `code`): a document
+            # that differs on every start and shows clients problems this API never sends.
+            generate_examples=False,
         )
         for status in statuses
     }

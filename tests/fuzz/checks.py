@@ -1,0 +1,89 @@
+"""The checks every fuzzed response goes through: schemathesis' own (no 5xx, status code,
+content type, headers and body as the schema declares them) and two of this API's contract."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from schemathesis import Case, CheckContext, CheckFunction, GenerationMode, Response
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from tests.fuzz.world import FuzzWorld
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_MEMBERS = ("type", "title", "status", "detail", "code", "request_id")
+
+
+def _header(response: Response, name: str) -> str | None:
+    values = response.headers.get(name.lower())
+    return values[0] if values else None
+
+
+def problem_details(ctx: CheckContext, response: Response, case: Case) -> None:
+    """Every error is RFC 9457 problem+json with this service's members (DESIGN.md §3)."""
+    if response.status_code < 400:
+        return
+    content_type = _header(response, "content-type") or ""
+    assert content_type.startswith(PROBLEM_MEDIA_TYPE), f"{response.status_code} with {content_type!r}"
+    body: Any = json.loads(response.content)
+    assert isinstance(body, dict), body
+    missing = [member for member in PROBLEM_MEMBERS if member not in body]
+    assert not missing, f"problem without {missing}: {body}"
+    assert body["status"] == response.status_code, body
+    assert isinstance(body["detail"], str), body
+    assert body["detail"], body
+    assert body["request_id"] == _header(response, "x-request-id"), body
+
+
+def _is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
+def unknown_ids_are_not_found(world: FuzzWorld) -> CheckFunction:
+    """A UUID that names nothing the fuzzing user can see is never a success, and an unknown org
+    is never a 403 (that would reveal it exists); with otherwise valid input (a positive case)
+    an unknown org is a 404."""
+
+    def unknown_ids_are_not_found(ctx: CheckContext, response: Response, case: Case) -> None:
+        if response.request.method != case.operation.method.upper():
+            return  # the coverage phase's unexpected methods (OPTIONS, TRACE...): 405 or 204
+        unknown = {
+            name
+            for name, value in (case.path_parameters or {}).items()
+            if _is_uuid(value) and str(value) not in world.known
+        }
+        if not unknown:
+            return
+        if "org_id" in unknown:
+            assert response.status_code != 403, "an unknown org answered 403"
+            if case.meta is not None and case.meta.generation.mode is GenerationMode.POSITIVE:
+                assert response.status_code == 404, f"unknown org answered {response.status_code}"
+        assert not 200 <= response.status_code < 300, (
+            f"unknown {sorted(unknown)} answered {response.status_code}"
+        )
+
+    return unknown_ids_are_not_found
+
+
+def all_checks(world: FuzzWorld) -> list[CheckFunction]:
+    return [
+        not_a_server_error,
+        status_code_conformance,
+        content_type_conformance,
+        response_schema_conformance,
+        response_headers_conformance,
+        problem_details,
+        unknown_ids_are_not_found(world),
+    ]
