@@ -321,7 +321,9 @@ async def test_leased_tokens_never_exceed_the_limit_across_workers(
             await redis.aclose()
 
     admitted = sum(sum(allowed) for allowed in results)
-    assert 640 - 4 * 10 <= admitted <= 640
+    # Never more than the limit. Fewer by the unspent tokens of leases: up to a batch per worker,
+    # more when the machine is so slow that leases expire (0.5 s) with tokens left; not half.
+    assert 640 // 2 <= admitted <= 640
 
 
 async def test_a_hot_key_is_served_from_a_lease_without_a_round_trip_each(
