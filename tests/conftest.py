@@ -14,8 +14,11 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.core.config import Settings, load_settings
+from app.core.monitoring import ErrorMonitoring
 from app.main import create_app
 from app.migrate import apply_all
+from tests.core.test_monitoring import DSN as SENTRY_TEST_DSN
+from tests.core.test_monitoring import MemoryTransport, disable_sentry
 from tests.services import TestServices
 
 # Records which named queries the run executes; a full run fails if one never ran (issue 8).
@@ -104,3 +107,14 @@ async def db(database_url: str) -> AsyncIterator[asyncpg.Pool[Any]]:
     pool = await asyncpg.create_pool(database_url, min_size=1, max_size=4)
     yield pool
     await pool.close()
+
+
+@pytest.fixture
+def sentry(make_settings: Callable[..., Settings]) -> Iterator[MemoryTransport]:
+    """Sentry on, its events kept in memory (no network); off again after the test."""
+    transport = MemoryTransport()
+    assert ErrorMonitoring.init_sentry(make_settings(sentry_dsn=SENTRY_TEST_DSN), transport=transport)
+    try:
+        yield transport
+    finally:
+        disable_sentry()

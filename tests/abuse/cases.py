@@ -358,3 +358,19 @@ def acme_signature(body: bytes) -> str:
 
 def acme_event(**fields: Any) -> bytes:
     return json.dumps({"id": f"evt_{unique()}", "type": "invoice.paid", **fields}).encode()
+
+
+# Every cursor-paginated list, as templates ({org}, {post}, {endpoint} filled in by the tests).
+PAGINATED_LISTS = [
+    "/orgs",
+    "/auth/sessions",
+    "/orgs/{org}/members",
+    "/orgs/{org}/invitations",
+    "/orgs/{org}/api-keys",
+    "/orgs/{org}/audit",
+    "/orgs/{org}/items",
+    "/orgs/{org}/posts",
+    "/orgs/{org}/posts/{post}/comments",
+    "/orgs/{org}/webhook-endpoints",
+    "/orgs/{org}/webhook-endpoints/{endpoint}/deliveries",
+]

@@ -10,7 +10,7 @@ from uuid import uuid4
 
 import pytest
 
-from tests.abuse.cases import BY_NAME, Slot, with_value
+from tests.abuse.cases import BY_NAME, PAGINATED_LISTS, Slot, with_value
 from tests.abuse.conftest import Pool, Tenant, digest
 from tests.factories import Client, User, expect_problem
 
@@ -112,20 +112,7 @@ BAD_INTEGERS = {
     "empty": "",
     "spaces": " 5 ",
 }
-LIMITED_LISTS = [
-    "/orgs",
-    "/auth/sessions",
-    "/orgs/{org}/members",
-    "/orgs/{org}/invitations",
-    "/orgs/{org}/api-keys",
-    "/orgs/{org}/audit",
-    "/orgs/{org}/items",
-    "/orgs/{org}/posts",
-    "/orgs/{org}/posts/{post}/comments",
-    "/orgs/{org}/webhook-endpoints",
-    "/orgs/{org}/webhook-endpoints/{endpoint}/deliveries",
-    "/users/me/activity?org_id={org}",
-]
+LIMITED_LISTS = [*PAGINATED_LISTS, "/users/me/activity?org_id={org}"]
 QUERY_CASES = [
     (path, "limit", value) for path in LIMITED_LISTS for value in ("googol", "1e400", "float", "5000-digits")
 ]

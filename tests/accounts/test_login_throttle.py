@@ -11,7 +11,7 @@ import asyncio
 import hashlib
 import itertools
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from uuid import UUID, uuid4
 
 import pytest
@@ -23,7 +23,7 @@ from app.core.config import Settings
 from app.core.exceptions import RateLimitedError
 from app.core.monitoring import ErrorMonitoring
 from tests import services
-from tests.core.test_monitoring import DSN, MemoryTransport, disable_sentry
+from tests.core.test_monitoring import MemoryTransport
 from tests.factories import unique
 
 CLOSED_REDIS = "redis://127.0.0.1:1/0"
@@ -248,16 +248,6 @@ async def test_redis_down_falls_back_in_process_and_counts_backend_errors(
 
 
 # ---- Sentry -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def sentry(make_settings: Callable[..., Settings]) -> Iterator[MemoryTransport]:
-    transport = MemoryTransport()
-    assert ErrorMonitoring.init_sentry(make_settings(sentry_dsn=DSN), transport=transport)
-    try:
-        yield transport
-    finally:
-        disable_sentry()
 
 
 async def test_crossing_a_threshold_sends_one_sentry_warning(

@@ -18,15 +18,6 @@ from tests.factories import PROBLEM_MEDIA_TYPE, User, signed_in_user
 Client = AsyncTestClient[Litestar]
 
 
-@pytest.fixture
-async def operator(client: Client, db: asyncpg.Pool[Any]) -> User:
-    user = await signed_in_user(client)
-    await db.execute(
-        "INSERT INTO platform_admins (user_id, granted_by) VALUES ($1, 'test')", uuid.UUID(user.id)
-    )
-    return user
-
-
 async def dead_job(db: asyncpg.Pool[Any], kind: str = "test.admin") -> uuid.UUID:
     job_id = uuid.uuid4()
     await db.execute(

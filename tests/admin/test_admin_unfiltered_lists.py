@@ -7,22 +7,12 @@ import uuid
 from typing import Any
 
 import asyncpg
-import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.factories import User, signed_in_user
+from tests.factories import User
 
 Client = AsyncTestClient[Litestar]
-
-
-@pytest.fixture
-async def operator(client: Client, db: asyncpg.Pool[Any]) -> User:
-    user = await signed_in_user(client)
-    await db.execute(
-        "INSERT INTO platform_admins (user_id, granted_by) VALUES ($1, 'test')", uuid.UUID(user.id)
-    )
-    return user
 
 
 async def pages(client: Client, operator: User, path: str) -> list[dict[str, Any]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -13,11 +13,11 @@ from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
 from app.core.config import Settings
-from app.core.monitoring import AlertManager, ErrorMonitoring
+from app.core.monitoring import AlertManager
 from app.jobs.registry import JobRegistry
 from app.jobs.worker import Worker
 from tests import services
-from tests.core.test_monitoring import DSN, MemoryTransport, disable_sentry
+from tests.core.test_monitoring import MemoryTransport
 from tests.outbound.receiver import Receiver
 
 
@@ -45,16 +45,6 @@ async def redis(test_services: services.TestServices) -> AsyncIterator[Redis]:
     client = Redis.from_url(test_services.redis_url)  # pyright: ignore[reportUnknownMemberType]
     yield client
     await client.aclose()
-
-
-@pytest.fixture
-def sentry(make_settings: Callable[..., Settings]) -> Iterator[MemoryTransport]:
-    transport = MemoryTransport()
-    assert ErrorMonitoring.init_sentry(make_settings(sentry_dsn=DSN), transport=transport)
-    try:
-        yield transport
-    finally:
-        disable_sentry()
 
 
 @pytest.fixture
