@@ -182,6 +182,9 @@ _DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
     asyncpg.QueryCanceledError,
     asyncpg.AdminShutdownError,
+    # A pooled connection left mid-operation by a server shutdown ("cannot switch to state ...;
+    # another operation is in progress"): seen when PostgreSQL restarts under load (tests/faults).
+    asyncpg.InternalClientError,
     ConnectionError,
     asyncio.TimeoutError,
     OSError,
