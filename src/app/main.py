@@ -36,6 +36,7 @@ from app.core.logging import configure_logging, get_logger
 from app.core.metrics import mark_process_dead, multiprocess_dir, request_metrics
 from app.core.middleware import ContextualLitestar
 from app.core.monitoring import AlertManager, ErrorMonitoring
+from app.core.openapi import StrictStructSchemaPlugin
 from app.core.rate_limit import RateLimiter
 from app.core.redis import create_redis
 from app.core.security import PasswordHashing, TokenCodec
@@ -234,6 +235,8 @@ def create_app(
         after_exception=[ErrorMonitoring.report_request_error],
         exception_handlers=exception_handlers(),  # pyright: ignore[reportArgumentType]
         openapi_config=_openapi(),
+        # Request-body Structs documented as strict as msgspec decodes them (app/core/openapi.py).
+        plugins=[StrictStructSchemaPlugin()],
         request_max_body_size=settings.max_request_body_bytes,
         debug=False,
         logging_config=None,

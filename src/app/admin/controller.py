@@ -14,6 +14,7 @@ from app.accounts.service import Principal
 from app.admin.service import AdminService
 from app.admin.structs import StateCounts
 from app.core.exceptions import ValidationError
+from app.core.openapi import required_query
 from app.core.pagination import (
     DEFAULT_LIMIT,
     CursorQuery,
@@ -82,6 +83,7 @@ class AdminController(Controller):
 
     @get(
         "/jobs",
+        operation_class=required_query("state"),
         summary="Jobs in one state, newest first",
         responses=problem_responses(*_ADMIN_ERRORS, 422),
     )
@@ -124,6 +126,7 @@ class AdminController(Controller):
 
     @get(
         "/inbound-events",
+        operation_class=required_query("state"),
         summary="Inbound webhook events in one state, newest first",
         responses=problem_responses(*_ADMIN_ERRORS, 422),
     )

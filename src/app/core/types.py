@@ -33,7 +33,9 @@ Email = Annotated[
     msgspec.Meta(
         min_length=3,
         max_length=254,
-        pattern=r"^[^@\s\x00]+@[^@\s\x00]+\.[^@\s\x00]+" + _END,
+        # \x1c-\x1f and \x85 are whitespace to Python's `\s` but not to ECMAScript's: listed, so
+        # the documented pattern means the same to clients as it does here.
+        pattern=r"^[^@\s\x00\x1c-\x1f\x85]+@[^@\s\x00\x1c-\x1f\x85]+\.[^@\s\x00\x1c-\x1f\x85]+" + _END,
         description="An email address.",
         examples=["ada@example.com"],
     ),

@@ -145,7 +145,7 @@ _KEY_PARAMETER = Parameter(
         "body. The same key with a different request: 422 IDEMPOTENCY_KEY_REUSED; while the first "
         "request is still running: 409 IDEMPOTENCY_KEY_IN_USE."
     ),
-    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255),
+    schema=Schema(type=OpenAPIType.STRING, min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
 )
 
 

@@ -61,10 +61,24 @@ CurrencyQuery = Annotated[
     QueryParameter(name="currency", pattern=r"^[A-Z]{3}$(?!\n)", description="Priced in this currency."),
 ]
 PriceMinQuery = Annotated[
-    int | None, QueryParameter(name="price_min", ge=0, le=10**15, description="Price at least (minor units).")
+    int | None,
+    QueryParameter(
+        name="price_min",
+        ge=0,
+        le=10**15,
+        description="Price at least (minor units).",
+        schema_extra={"minimum": 0},  # Litestar drops a falsy `ge` from the document
+    ),
 ]
 PriceMaxQuery = Annotated[
-    int | None, QueryParameter(name="price_max", ge=0, le=10**15, description="Price at most (minor units).")
+    int | None,
+    QueryParameter(
+        name="price_max",
+        ge=0,
+        le=10**15,
+        description="Price at most (minor units).",
+        schema_extra={"minimum": 0},  # Litestar drops a falsy `ge` from the document
+    ),
 ]
 CreatedFromQuery = Annotated[
     datetime | None,

@@ -12,6 +12,7 @@ from litestar.params import FromPath, JSONBody, QueryParameter
 from app.accounts.auth import BEARER_SECURITY, principal_dependency, provide_accounts, user_service
 from app.accounts.service import Principal
 from app.core.exceptions import ValidationError
+from app.core.openapi import required_query
 from app.core.pagination import DEFAULT_LIMIT, CursorQuery, LimitQuery, page_meta
 from app.core.responses import Envelope, create_success_response, problem_responses
 from app.idempotency.middleware import IDEMPOTENT
@@ -201,6 +202,7 @@ class ActivityController(Controller):
         summary="Your profile, recent posts and recent comments in one organization",
         description="The three reads run at once, one round trip each. 404 if you are not a member.",
         responses=problem_responses(400, 401, 404, 422),
+        operation_class=required_query("org_id"),
     )
     async def activity(
         self,
