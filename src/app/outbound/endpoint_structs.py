@@ -12,6 +12,8 @@ from uuid import UUID
 
 import msgspec
 
+from app.outbound.event_types import ALL_EVENTS, EventType
+
 __all__ = [
     "MAX_EVENT_TYPES",
     "DeliveryAttemptOut",
@@ -44,6 +46,8 @@ EventTypeName = Annotated[
         max_length=64,
         description="An event type such as `item.created`, or `*` for every event type.",
         examples=["item.created"],
+        # Documentation only (the service reports an unknown name with its index).
+        extra_json_schema={"enum": [ALL_EVENTS, *EventType]},
     ),
 ]
 EventTypes = Annotated[
@@ -53,6 +57,7 @@ EventTypes = Annotated[
         max_length=MAX_EVENT_TYPES,
         description="1-50 distinct event types; `*` subscribes to all of them.",
         examples=[["item.created", "item.updated"]],
+        extra_json_schema={"uniqueItems": True},  # documentation: the service refuses repeats
     ),
 ]
 EndpointDescription = Annotated[
