@@ -65,6 +65,13 @@ def _client(request: Request[Any, Any, Any]) -> tuple[str | None, str | None]:
     return (user_agent[:512] or None), ip
 
 
+# Route options of the signed-in two-factor routes: the caller, then the MFA service after it.
+_SIGNED_IN_MFA: dict[str, Any] = {
+    "dependencies": {"principal": principal_dependency, "mfa": user_service("mfa")},
+    "security": BEARER_SECURITY,
+}
+
+
 class AuthController(Controller):
     path = "/auth"
     tags = ["auth"]
@@ -259,8 +266,7 @@ class MfaController(Controller):
             "otpauth:// URI (for a QR code). Two-factor is on only after POST /auth/mfa/confirm. "
             "Calling it again replaces a pending secret; 409 MFA_ALREADY_ENABLED once two-factor is on."
         ),
-        dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
-        security=BEARER_SECURITY,
+        **_SIGNED_IN_MFA,
         responses=problem_responses(400, 401, 404, 409, 413, 415, 422),
     )
     async def enable(
@@ -282,8 +288,7 @@ class MfaController(Controller):
             "Checks a code from the authenticator app against the pending secret, turns two-factor "
             "on and returns 10 one-time backup codes. They are shown only this once."
         ),
-        dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
-        security=BEARER_SECURITY,
+        **_SIGNED_IN_MFA,
         responses=problem_responses(400, 401, 404, 409, 413, 415, 422),
     )
     async def confirm(
@@ -322,8 +327,7 @@ class MfaController(Controller):
         status_code=200,
         summary="Replace the backup codes",
         description="Requires a current code from the authenticator app; the old backup codes stop working.",
-        dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
-        security=BEARER_SECURITY,
+        **_SIGNED_IN_MFA,
         responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 429),
     )
     async def regenerate_backup_codes(
@@ -342,8 +346,7 @@ class MfaController(Controller):
         status_code=204,
         summary="Turn two-factor authentication off",
         description="Requires the password and a code (authenticator app or backup code).",
-        dependencies={"principal": principal_dependency, "mfa": user_service("mfa")},
-        security=BEARER_SECURITY,
+        **_SIGNED_IN_MFA,
         responses=problem_responses(400, 401, 404, 409, 413, 415, 422, 429),
     )
     async def disable(
