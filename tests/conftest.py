@@ -6,7 +6,6 @@ import os
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -16,10 +15,9 @@ from litestar.testing import AsyncTestClient
 from app.core.config import Settings, load_settings
 from app.core.monitoring import ErrorMonitoring
 from app.main import create_app
-from app.migrate import apply_all
 from tests.core.test_monitoring import DSN as SENTRY_TEST_DSN
 from tests.core.test_monitoring import MemoryTransport, disable_sentry
-from tests.services import TestServices
+from tests.services import TestServices, fresh_database
 
 # Records which named queries the run executes; a full run fails if one never ran (issue 8).
 pytest_plugins = ["tests.query_coverage"]
@@ -41,11 +39,6 @@ TEST_ENV = {
 }
 
 
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
-
-
 @pytest.fixture(scope="session")
 def test_services() -> Iterator[TestServices]:
     services = TestServices()
@@ -57,20 +50,8 @@ def test_services() -> Iterator[TestServices]:
 async def database_url(test_services: TestServices) -> AsyncIterator[str]:
     """A database created for this run (and this xdist worker), migrated, dropped at the end."""
     worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
-    name = f"app_test_{worker}_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(test_services.postgres_admin_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = with_database(test_services.postgres_admin_url, name)
-    apply_all(url)
-    yield url
-    admin = await asyncpg.connect(test_services.postgres_admin_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with fresh_database(test_services.postgres_admin_url, f"app_test_{worker}") as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -9,10 +9,17 @@ TEST_FORCE_EMBEDDED=1 skips the local servers.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
 
 from app.dev.embedded import DATA_DIR, EmbeddedRedis, start_postgres
+from app.migrate import apply_all
 
 LOCAL_POSTGRES = "postgresql://postgres@127.0.0.1:5432/postgres"
 LOCAL_REDIS = "redis://127.0.0.1:6379/0"
@@ -57,3 +64,29 @@ class TestServices:
     def close(self) -> None:
         if self._redis is not None:
             self._redis.stop()
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
+
+
+@asynccontextmanager
+async def fresh_database(admin_url: str, prefix: str) -> AsyncIterator[str]:
+    """A new database named `<prefix>_<random>`, migrated; dropped (connections and all) afterwards."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    admin = await asyncpg.connect(admin_url)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    url = with_database(admin_url, name)
+    try:
+        apply_all(url)
+        yield url
+    finally:
+        admin = await asyncpg.connect(admin_url)
+        try:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await admin.close()

@@ -6,7 +6,6 @@ import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psycopg
@@ -14,15 +13,9 @@ import pytest
 from psycopg import sql as pgsql
 
 from app.migrate import apply_all
-from tests.services import TestServices
+from tests.services import TestServices, with_database
 
 MakeDatabase = Callable[[str], str]
-
-
-def with_database(url: str, name: str) -> str:
-    """`url` pointing at database `name` instead."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{name}", parts.query, parts.fragment))
 
 
 @pytest.fixture(scope="module")
