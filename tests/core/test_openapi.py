@@ -11,6 +11,8 @@ import pytest
 from litestar import Litestar
 from litestar.routes import HTTPRoute
 
+from app.items.structs import ItemIn
+from app.items.validation import check_item
 from tests.factories import Client
 
 PROBLEM = "application/problem+json"
@@ -204,3 +206,31 @@ def test_every_declared_error_response_is_a_problem(schema: dict[str, Any]) -> N
 
 def test_readiness_declares_its_503(schema: dict[str, Any]) -> None:
     assert "503" in schema["paths"]["/health/ready"]["get"]["responses"]
+
+
+# ---- request schemas say what the decoder enforces (app/core/openapi.py) -------------------
+
+
+def test_strict_request_bodies_forbid_unknown_members(schema: dict[str, Any]) -> None:
+    schemas = schema["components"]["schemas"]
+    for name in ("ItemIn", "ItemPatchIn", "OrgCreateIn", "PostIn", "WebhookEndpointIn"):
+        assert schemas[name]["additionalProperties"] is False, name
+    # Responses stay open: a client must tolerate members added later.
+    assert "additionalProperties" not in schemas["ItemOut"]
+
+
+def test_currency_codes_are_documented_as_the_list_the_service_accepts(schema: dict[str, Any]) -> None:
+    for name in ("ItemIn", "ItemPatchIn"):
+        currency = schema["components"]["schemas"][name]["properties"]["currency"]
+        members = {member["type"]: member for member in currency["oneOf"]}
+        assert set(members) == {"string", "null"}, currency  # null stays allowed
+        codes = members["string"]["enum"]
+        assert {"EUR", "USD", "JPY"} <= set(codes)
+        assert len(codes) > 150
+        assert all(not check_item(ItemIn(name="x", price=1, currency=code)) for code in codes)
+    assert check_item(ItemIn(name="x", price=1, currency="IMK"))  # three capitals, but no currency
+
+
+def test_batch_rows_are_documented_as_items(schema: dict[str, Any]) -> None:
+    rows = schema["components"]["schemas"]["ItemBatchIn"]["properties"]["items"]
+    assert rows["items"] == {"$ref": "#/components/schemas/ItemIn"}

@@ -6,6 +6,9 @@ Litestar's own Struct plugin leaves out two things the app relies on:
   the schema gets `additionalProperties: false`. Response Structs do not forbid unknown fields,
   so their schemas stay open.
 - Bounds of 0 (`Meta(ge=0)`), which Litestar drops as falsy.
+- The `enum` of a string field's `Meta(extra_json_schema={"enum": [...]})` (a list too long for a
+  `Literal`, such as ISO 4217 currency codes), which Litestar drops; it goes on the string member
+  of an optional field's `oneOf`, so `null` stays allowed.
 - Constraints on the items of a list field (`list[Annotated[str, Meta(min_length=1)]]`): Litestar
   documents the items as a bare `{"type": "string"}`; here they get their length and pattern, and
   the `enum` of `Meta(extra_json_schema={"enum": [...]})`; a list's own
@@ -95,6 +98,20 @@ def _zero_bounds(field: msgspec.inspect.Field, schema: Schema) -> None:
             setattr(schema, key, 0)
 
 
+def _string_enum(field: msgspec.inspect.Field, schema: Schema) -> None:
+    """A string field's `Meta(extra_json_schema={"enum": [...]})`, on its string schema."""
+    meta, _ = _unwrap_union(field.type)
+    if not isinstance(meta, msgspec.inspect.Metadata) or not isinstance(meta.type, msgspec.inspect.StrType):
+        return
+    json_schema: dict[str, Any] = getattr(meta, "extra_json_schema", None) or {}
+    if (values := json_schema.get("enum")) is None:
+        return
+    strings = [m for m in schema.one_of or [] if isinstance(m, Schema) and m.type == "string"]
+    target = strings[0] if strings else schema
+    if target.enum is None:
+        target.enum = list(values)
+
+
 class StrictStructSchemaPlugin(StructSchemaPlugin):
     """Litestar's Struct schema plus `additionalProperties: false` and list-item constraints.
 
@@ -110,6 +127,7 @@ class StrictStructSchemaPlugin(StructSchemaPlugin):
             prop = (schema.properties or {}).get(field.encode_name)
             if isinstance(prop, Schema):
                 _zero_bounds(field, prop)
+                _string_enum(field, prop)
             array = _array_schema(prop)
             if array is not None:
                 self._document_items(field, array, schema_creator)

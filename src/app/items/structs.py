@@ -9,6 +9,7 @@ from uuid import UUID
 import msgspec
 
 from app.core.openapi import OPENAPI_ITEMS
+from app.items.currencies import ISO_4217_CODES
 from app.orgs.actor import ActorType
 
 # No control characters (names appear in lists and logs), and not U+10FFFF, which the name
@@ -35,7 +36,13 @@ Price = Annotated[
 ]
 CurrencyCode = Annotated[
     str,
-    msgspec.Meta(pattern=r"^[A-Z]{3}$(?!\n)", description="An ISO 4217 currency code.", examples=["EUR"]),
+    msgspec.Meta(
+        pattern=r"^[A-Z]{3}$(?!\n)",
+        description="An ISO 4217 currency code.",
+        examples=["EUR"],
+        # Documented, so that clients and the fuzzer know the list; checked by app.items.validation.
+        extra_json_schema={"enum": list(ISO_4217_CODES)},
+    ),
 ]
 Tag = Annotated[
     str,

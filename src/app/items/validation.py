@@ -4,28 +4,22 @@ report every row's problems in one answer."""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
 import msgspec
-import pycountry
 
 from app.core.responses import FieldError
+from app.items.currencies import ISO_4217_CODES
 from app.items.structs import MAX_METADATA_BYTES, ItemIn, ItemPatchIn
 
 __all__ = ["check_item", "check_patch", "normalise_item", "patch_changes"]
 
 
-@functools.cache
-def _currencies() -> frozenset[str]:
-    currencies = cast(Iterable[Any], pycountry.currencies)  # the package is untyped
-    codes: list[str] = [currency.alpha_3 for currency in currencies]
-    return frozenset(codes)
+_CURRENCIES = frozenset(ISO_4217_CODES)
 
 
 def _check_currency(code: str | None, path: str) -> list[FieldError]:
-    if code is not None and code not in _currencies():
+    if code is not None and code not in _CURRENCIES:
         return [FieldError(path=f"{path}.currency", message=f"{code} is not an ISO 4217 currency code")]
     return []
 
