@@ -17,6 +17,7 @@ from app.core.monitoring import ErrorMonitoring
 from app.main import create_app
 from tests.core.test_monitoring import DSN as SENTRY_TEST_DSN
 from tests.core.test_monitoring import MemoryTransport, disable_sentry
+from tests.outbound.receiver import Receiver
 from tests.services import TestServices, fresh_database
 
 # Records which named queries the run executes; a full run fails if one never ran (issue 8).
@@ -37,6 +38,15 @@ TEST_ENV = {
     # Failed sign-ins do not make the suite sleep; tests of the throttle choose their own values.
     "LOGIN_DELAY_BASE_SECONDS": "0",
 }
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A local HTTP server that records what it receives (outbound webhooks, alerts)."""
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 @pytest.fixture(scope="session")

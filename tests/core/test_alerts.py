@@ -33,14 +33,6 @@ def unique_title(prefix: str = "Test alert") -> str:
 
 
 @pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-@pytest.fixture
 async def redis(test_services: services.TestServices) -> AsyncIterator[Redis]:
     client = Redis.from_url(test_services.redis_url)  # pyright: ignore[reportUnknownMemberType]
     yield client

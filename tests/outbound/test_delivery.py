@@ -26,14 +26,6 @@ Client = AsyncTestClient[Litestar]
 SECRET = "whsec_test_" + "x" * 32
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 @pytest.fixture(scope="module")
 def loopback_settings(make_settings: Callable[..., Settings]) -> Settings:
     return make_settings(webhook_allow_loopback="true", worker_poll_seconds="0.2")

@@ -150,6 +150,10 @@ def _report(plan: SoakPlan, mix: Mix, outcome: Outcome) -> dict[str, Any]:
         "p50_ms": round(latency.p50_ms, 1),
         "p99_ms": round(latency.p99_ms, 1),
         "max_ms": round(latency.max_ms, 1),
+        "p99_ms_by_operation": {
+            name: round(summarize([x for x in outcome.samples if x.operation == name]).p99_ms, 1)
+            for name in sorted({x.operation for x in outcome.samples})
+        },
         "statuses": {
             f"{op} {status}": n for (op, status), n in sorted(status_counts(outcome.samples).items())
         },
