@@ -140,6 +140,11 @@ def named_queries(sql_dir: Path = SQL_DIR) -> list[NamedQuery]:
 # ---- static usage: which code reaches each query ----------------------------------------------
 
 
+# A call on a receiver of unknown type is taken for the app's one method of that name, unless the
+# name is also a method of a builtin container (`extra.update(...)` is a dict's, not a service's).
+_CONTAINER_METHODS = frozenset(name for kind in (dict, list, set, str, bytes, tuple) for name in dir(kind))
+
+
 @dataclass
 class _Function:
     key: str  # "app.items.service:ItemsService.list_items"
@@ -437,7 +442,7 @@ class _Scanner:
         if owner:
             return self._method(owner, node.attr)
         owners = self.method_owners.get(node.attr, [])
-        if len(owners) == 1 and not node.attr.startswith("__"):
+        if len(owners) == 1 and not node.attr.startswith("__") and node.attr not in _CONTAINER_METHODS:
             return f"{owners[0]}.{node.attr}"
         return None
 

@@ -53,6 +53,13 @@ def test_endpoints_come_from_the_static_scan(app: Litestar) -> None:
     # The worker's queries have no endpoint but an entry point.
     assert usage["jobs.claim_jobs"].endpoints == []
     assert usage["jobs.claim_jobs"].entry_points
+    # A dict's `.update(...)` is not taken for the one app method named `update`
+    # (WebhookEndpointsService.update): creating an item never reads a webhook endpoint.
+    assert usage["outbound.get_webhook_endpoint"].endpoints == [
+        "GET /orgs/{org_id}/webhook-endpoints/{endpoint_id}",
+        "PATCH /orgs/{org_id}/webhook-endpoints/{endpoint_id}",
+    ]
+    assert not usage["outbound.get_webhook_endpoint"].entry_points
 
 
 async def test_a_query_whose_parameter_types_cannot_be_inferred_is_reported(

@@ -104,8 +104,9 @@ def _string_enum(field: msgspec.inspect.Field, schema: Schema) -> None:
     if not isinstance(meta, msgspec.inspect.Metadata) or not isinstance(meta.type, msgspec.inspect.StrType):
         return
     json_schema: dict[str, Any] = getattr(meta, "extra_json_schema", None) or {}
-    if (values := json_schema.get("enum")) is None:
+    if "enum" not in json_schema:
         return
+    values = json_schema["enum"]
     strings = [m for m in schema.one_of or [] if isinstance(m, Schema) and m.type == "string"]
     target = strings[0] if strings else schema
     if target.enum is None:
