@@ -23,6 +23,7 @@ from app.core.monitoring import AlertManager, ErrorMonitoring
 from app.core.redis import create_redis
 from app.idempotency.store import purge_expired_keys
 from app.inbound.handlers import InboundHandlers, mark_inbound_event_failed, process_inbound_event
+from app.inbound.retention import purge_old_inbound_events
 from app.jobs.kinds import EMAIL_SEND, INBOUND_PROCESS, WEBHOOK_DELIVER, WEBHOOK_FAN_OUT
 from app.jobs.registry import JobRegistry
 from app.jobs.worker import Worker
@@ -67,6 +68,9 @@ def register_service_jobs(context: WorkerContext) -> None:
     context.jobs.register(WEBHOOK_DELIVER, webhooks.deliver)
     context.housekeeping.append(webhooks.purge_old_events)
     context.housekeeping.append(functools.partial(purge_expired_keys, db))
+    context.housekeeping.append(
+        functools.partial(purge_old_inbound_events, db, context.settings.inbound_retention_days)
+    )
     context.closers.append(webhooks.aclose)
 
 

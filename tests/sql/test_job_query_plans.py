@@ -17,6 +17,7 @@ import asyncpg
 import pytest
 
 from app.core.db import sql
+from app.core.ids import first_id_at
 from tests.sql.conftest import MakeDatabase, migrated_connection
 from tests.sql.test_query_plans import Case, PlanCheck, literal
 
@@ -114,6 +115,11 @@ def cases(job: uuid.UUID) -> list[Case]:
             ("inbound_events_state_source_idx",),
         ),
         Case("inbound.count_inbound_events_by_state", {}, ("inbound_events_state_idx",), "small-states"),
+        Case(
+            "inbound.delete_old_inbound_events",
+            {"state": "processed", "before_id": first_id_at(datetime.now(UTC) - timedelta(days=30))},
+            ("inbound_events_state_idx", "inbound_events_id_key"),
+        ),
     ]
 
 

@@ -153,6 +153,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     job_retention_days: Annotated[int, msgspec.Meta(ge=1, le=365)] = 7
     # Domain events (and with them their deliveries and attempt log) are kept this long.
     event_retention_days: Annotated[int, msgspec.Meta(ge=4, le=3_650)] = 30
+    # Handled (processed or ignored) inbound webhook events are kept this long; failed ones stay.
+    # At least a week: a provider's retry of a purged event id would be stored and handled again.
+    inbound_retention_days: Annotated[int, msgspec.Meta(ge=7, le=3_650)] = 30
     # Extra modules whose `register(registry, context)` adds job kinds (comma-separated).
     job_handler_modules: str = ""
 

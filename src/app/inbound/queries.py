@@ -77,3 +77,9 @@ async def list_inbound_events(
 
 async def count_inbound_events_by_state(conn: Connection) -> dict[str, int]:
     return {record["state"]: record["total"] async for record in _q().count_inbound_events_by_state(conn)}
+
+
+async def delete_old_inbound_events(conn: Connection, *, state: InboundState, before_id: UUID) -> int:
+    """Delete up to 1,000 events in `state` received before `before_id`'s moment; how many went."""
+    deleted = _q().delete_old_inbound_events(conn, state=state.value, before_id=before_id)
+    return len([row async for row in deleted])
