@@ -28,5 +28,7 @@ WHERE e.org_id = :org_id AND e.id = old.id
 RETURNING
     e.id, e.url, e.description, e.event_types, e.enabled, e.disabled_reason, e.failing_since,
     e.consecutive_failures, e.created_by, e.created_at, e.updated_at,
+    CASE WHEN e.previous_secret_expires_at > now() THEN e.previous_secret_expires_at END
+        AS previous_secret_expires_at,
     old.url AS old_url, old.event_types AS old_event_types, old.description AS old_description,
     old.enabled AS old_enabled;

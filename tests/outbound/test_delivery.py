@@ -17,7 +17,7 @@ from litestar.testing import AsyncTestClient
 
 from app.core.config import Settings
 from app.main import create_app
-from app.webhooks.signing import verify_signature
+from app.webhooks.signing import SignatureError, verify_signature
 from tests.factories import User, signed_in_user
 from tests.outbound.receiver import Receiver
 from tests.workers import service_worker
@@ -251,3 +251,65 @@ async def test_old_domain_events_are_purged_with_their_deliveries(
     assert [row["id"] for row in kept] == [recent]
     assert await db.fetchval("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1", old) == 0
     assert await db.fetchval("SELECT count(*) FROM webhook_deliveries WHERE event_id = $1", recent) == 1
+
+
+async def _rotate(client: Client, owner: User, org_id: str, endpoint_id: uuid.UUID) -> dict[str, Any]:
+    response = await client.post(
+        f"/orgs/{org_id}/webhook-endpoints/{endpoint_id}/rotate-secret", headers=owner.headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["data"]
+
+
+async def test_after_a_rotation_deliveries_are_signed_with_both_secrets_until_the_grace_ends(
+    hook_client: Client, loopback_settings: Settings, db: asyncpg.Pool[Any], receiver: Receiver
+) -> None:
+    owner = await signed_in_user(hook_client)
+    org_id = await org_of(hook_client, owner)
+    endpoint_id = await endpoint(db, org_id, receiver.url, ["item.created"])
+    new_secret = (await _rotate(hook_client, owner, org_id, endpoint_id))["secret"]
+
+    async with service_worker(loopback_settings):
+        await create_item(hook_client, owner, org_id, "During the grace")
+        await settle(db, endpoint_id)
+        during = receiver.requests[-1]
+        await db.execute(
+            "UPDATE webhook_endpoints SET previous_secret_expires_at = now() - interval '1 second'"
+            " WHERE id = $1",
+            endpoint_id,
+        )
+        await create_item(hook_client, owner, org_id, "After the grace")
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(receiver.requests) < 2:
+            assert asyncio.get_running_loop().time() < deadline
+            await asyncio.sleep(0.1)
+        after = receiver.requests[-1]
+
+    # During the grace period a receiver that knows either secret accepts the delivery.
+    header = during.headers["webhook-signature"]
+    assert header.count("v1=") == 2
+    verify_signature(header, during.body, [SECRET], now=time.time())
+    verify_signature(header, during.body, [new_secret], now=time.time())
+    # After it, only the new secret signs.
+    header = after.headers["webhook-signature"]
+    assert header.count("v1=") == 1
+    verify_signature(header, after.body, [new_secret], now=time.time())
+    with pytest.raises(SignatureError):
+        verify_signature(header, after.body, [SECRET], now=time.time())
+
+
+async def test_with_no_grace_the_replaced_secret_stops_at_once(
+    make_settings: Callable[..., Settings], db: asyncpg.Pool[Any]
+) -> None:
+    settings = make_settings(webhook_rotation_grace_hours="0")
+    async with AsyncTestClient(create_app(settings)) as client:
+        owner = await signed_in_user(client)
+        org_id = await org_of(client, owner)
+        endpoint_id = await endpoint(db, org_id, "https://hooks.example.com/x", ["item.created"])
+        rotated = await _rotate(client, owner, org_id, endpoint_id)
+    assert rotated["previous_secret_expires_at"] is None
+    row = await db.fetchrow(
+        "SELECT previous_secret, previous_secret_expires_at FROM webhook_endpoints WHERE id = $1", endpoint_id
+    )
+    assert row is not None
+    assert (row["previous_secret"], row["previous_secret_expires_at"]) == (None, None)

@@ -50,6 +50,7 @@ ENDPOINT_FIELDS = {
     "created_by",
     "created_at",
     "updated_at",
+    "previous_secret_expires_at",
 }
 ATTEMPT_FIELDS = {
     "id",
@@ -94,8 +95,8 @@ async def create_endpoint(client: Client, org_id: str, headers: Headers, **field
 
 async def stored(db: Pool, endpoint_id: str) -> Any:
     return await db.fetchrow(
-        "SELECT org_id, url, description, event_types, secret, enabled, disabled_reason, failing_since,"
-        " consecutive_failures FROM webhook_endpoints WHERE id = $1",
+        "SELECT org_id, url, description, event_types, secret, previous_secret, enabled, disabled_reason,"
+        " failing_since, consecutive_failures FROM webhook_endpoints WHERE id = $1",
         UUID(endpoint_id),
     )
 
@@ -554,11 +555,19 @@ async def test_rotate_secret_returns_a_new_secret_once(client: Client, db: Pool)
     assert response.headers["cache-control"] == "no-store"
     assert rotated["secret"].startswith("whsec_")
     assert rotated["secret"] != created["secret"]
-    assert (await stored(db, created["id"]))["secret"] == rotated["secret"]
+    assert created["previous_secret_expires_at"] is None
+    # The replaced secret keeps signing for WEBHOOK_ROTATION_GRACE_HOURS (24 by default).
+    grace = datetime.fromisoformat(rotated["previous_secret_expires_at"]) - datetime.now(UTC)
+    assert timedelta(hours=23, minutes=59) < grace <= timedelta(hours=24)
+    row = await stored(db, created["id"])
+    assert (row["secret"], row["previous_secret"]) == (rotated["secret"], created["secret"])
     again = expect_data(await client.post(url, headers=owner.headers))
     assert again["secret"] not in (created["secret"], rotated["secret"])
+    # A second rotation in the grace period: the oldest secret is dropped, at most two sign.
+    assert (await stored(db, created["id"]))["previous_secret"] == rotated["secret"]
     read = await client.get(endpoint_url(org_id, created["id"]), headers=owner.headers)
     assert_no_secrets(read, created["secret"], rotated["secret"], again["secret"])
+    assert expect_data(read)["previous_secret_expires_at"] == again["previous_secret_expires_at"]
     missing = await client.post(endpoint_url(org_id, str(uuid4()), "/rotate-secret"), headers=owner.headers)
     expect_problem(missing, 404, "NOT_FOUND")
 

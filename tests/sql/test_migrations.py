@@ -35,8 +35,12 @@ SCHEMA_QUERIES: dict[str, LiteralString] = {
         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'f')
             AND c.relname {NOT_YOYO}
         ORDER BY 1""",
+    # The position among the live columns, not attnum: a column dropped by a rollback and added
+    # again gets a new attnum (the dropped one stays behind, invisible), yet the table is the same.
     "columns": f"""
-        SELECT table_name, column_name, ordinal_position, data_type, udt_name,
+        SELECT table_name, column_name,
+            row_number() OVER (PARTITION BY table_name ORDER BY ordinal_position) AS position,
+            data_type, udt_name,
             character_maximum_length, numeric_precision, is_nullable, column_default,
             is_identity, is_generated, generation_expression, collation_name
         FROM information_schema.columns

@@ -142,6 +142,9 @@ class Settings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=
     webhook_disable_after_failures: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 20
     # Lets endpoints on 127.0.0.1/::1 through the SSRF guard: tests and local development only.
     webhook_allow_loopback: bool = False
+    # After a secret rotation the replaced secret keeps signing deliveries (beside the new one)
+    # this long, so receivers can switch without rejecting any; 0 stops it at once.
+    webhook_rotation_grace_hours: Annotated[float, msgspec.Meta(ge=0, le=720)] = 24.0
     max_webhook_endpoints_per_org: Annotated[int, msgspec.Meta(ge=1, le=100)] = 20
 
     # The job worker (python -m app.worker).

@@ -46,6 +46,7 @@ class _Pending(msgspec.Struct, frozen=True):
     attempts: int
     url: str
     secret: str
+    previous_secret: str | None  # the replaced secret, while its grace period after a rotation lasts
     enabled: bool
     payload: dict[str, Any]
     occurred_at: datetime
@@ -174,7 +175,9 @@ class WebhookDelivery:
         body = self._body(org_id, pending)
         headers = {
             "Content-Type": "application/json",
-            SIGNATURE_HEADER: signature_header([pending.secret], int(time.time()), body),
+            SIGNATURE_HEADER: signature_header(
+                [pending.secret, *filter(None, [pending.previous_secret])], int(time.time()), body
+            ),
             "Webhook-Id": str(pending.event_id),
             "Webhook-Delivery": str(pending.id),
         }

@@ -101,6 +101,9 @@ class WebhookEndpointOut(msgspec.Struct, kw_only=True):
     created_by: UUID | None
     created_at: datetime
     updated_at: datetime
+    # After a rotation: until when deliveries are also signed with the replaced secret (None:
+    # with the current secret only).
+    previous_secret_expires_at: datetime | None
 
 
 class WebhookEndpointSecretOut(WebhookEndpointOut, kw_only=True):

@@ -67,6 +67,7 @@ class WebhookEndpointsService:
     def __init__(self, *, db: Database, settings: Settings) -> None:
         self._db = db
         self._allow_loopback = settings.webhook_allow_loopback
+        self._rotation_grace_hours = settings.webhook_rotation_grace_hours
         self._max_endpoints = settings.max_webhook_endpoints_per_org
 
     # ---- validation ------------------------------------------------------------------------
@@ -231,12 +232,14 @@ class WebhookEndpointsService:
             )
 
     async def rotate_secret(self, actor: OrgActor, endpoint_id: UUID) -> WebhookEndpointSecretOut:
-        """Give the endpoint a new secret, shown in this response only; the old one stops at once."""
+        """Give the endpoint a new secret, shown in this response only. The replaced one keeps
+        signing deliveries beside it for WEBHOOK_ROTATION_GRACE_HOURS."""
         actor.require(Permission.WEBHOOKS_MANAGE)
         secret = generate_secret()
+        grace_seconds = self._rotation_grace_hours * 3600
         async with self._db.transaction() as conn:
             endpoint = await queries.rotate_webhook_endpoint_secret(
-                conn, org_id=actor.org_id, id=endpoint_id, secret=secret
+                conn, org_id=actor.org_id, id=endpoint_id, secret=secret, grace_seconds=grace_seconds
             )
             if endpoint is None:
                 raise _not_found()

@@ -130,7 +130,11 @@ class WebhookEndpointsController(Controller):
         "/{endpoint_id:uuid}/rotate-secret",
         status_code=200,
         summary="Give a webhook endpoint a new signing secret (shown once)",
-        description="Deliveries are signed with the new secret from now on; the old one stops at once.",
+        description=(
+            "Deliveries are signed with the new secret from now on. For WEBHOOK_ROTATION_GRACE_HOURS "
+            "(24 by default) they carry a second signature with the replaced secret too, so a "
+            "receiver can switch without rejecting any; `previous_secret_expires_at` says until when."
+        ),
         opt=requires(Permission.WEBHOOKS_MANAGE),
         responses=problem_responses(400, *_GUARDED),
     )

@@ -122,8 +122,11 @@ async def rotate_webhook_endpoint_secret(
     org_id: UUID,
     id: UUID,  # noqa: A002
     secret: str,
+    grace_seconds: float,
 ) -> WebhookEndpointOut | None:
-    record = await _q().rotate_webhook_endpoint_secret(conn, org_id=org_id, id=id, secret=secret)
+    record = await _q().rotate_webhook_endpoint_secret(
+        conn, org_id=org_id, id=id, secret=secret, grace_seconds=grace_seconds
+    )
     return row_or_none(record, WebhookEndpointOut)
 
 
