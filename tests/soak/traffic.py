@@ -57,6 +57,12 @@ class Tenant:
     deletable: deque[str] = field(default_factory=lambda: deque[str]())
     cursor: str | None = None  # where the deep-pagination walk goes on
 
+    def signed_in(self, tokens: dict[str, Any]) -> None:
+        """New tokens from a sign-in or refresh: later requests use the fresh access token, as a
+        real client does (the first one expires after ACCESS_TOKEN_TTL_SECONDS, mid-soak)."""
+        self.user_headers = {"Authorization": f"Bearer {tokens['access_token']}"}
+        self.refresh_tokens.append(tokens["refresh_token"])
+
 
 async def build_tenant(client: Http) -> Tenant:
     """A user who owns an org with an API key, seeded items and posts; all through the API."""
@@ -337,7 +343,7 @@ class Mix:
             body = {"login": tenant.login, "password": DEFAULT_PASSWORD}
             response = await self.client.post("/auth/login", json=body)
             if response.status_code == 200:
-                tenant.refresh_tokens.append(response.json()["data"]["refresh_token"])
+                tenant.signed_in(response.json()["data"])
             return response
 
         return login
@@ -351,7 +357,7 @@ class Mix:
         async def refresh() -> Answer:
             response = await self.client.post("/auth/refresh", json={"refresh_token": token})
             if response.status_code == 200:
-                tenant.refresh_tokens.append(response.json()["data"]["refresh_token"])
+                tenant.signed_in(response.json()["data"])
             return response
 
         return refresh

@@ -125,3 +125,17 @@ def test_a_full_cache_evicts_expired_entries_before_live_ones(clock: Clock) -> N
     clock.advance(TTL / 2 + 0.1)  # `old` has expired, the other two have not
     cache.remember_active(new, user)
     assert [cache.is_known_active(s, user) for s in (old, live1, live2, new)] == [False, True, True, True]
+
+
+def test_expired_sessions_never_asked_about_again_are_swept_out(clock: Clock) -> None:
+    cache = SessionCache(TTL)
+    user = uuid.uuid4()
+    for session in ids(1_500):  # clients that signed in once and never came back
+        cache.remember_active(session, user)
+    clock.advance(TTL * 2)
+    live = ids(600)
+    for session in live:
+        cache.remember_active(session, user)
+    # The sweep (every 1,024 inserts) dropped the expired ones; the live ones are all there.
+    assert len(cache) < 1_024
+    assert all(cache.is_known_active(session, user) for session in live)
