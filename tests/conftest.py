@@ -13,6 +13,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from app.core.config import Settings, load_settings
+from app.core.db import Database
 from app.core.monitoring import ErrorMonitoring
 from app.main import create_app
 from tests.core.test_monitoring import DSN as SENTRY_TEST_DSN
@@ -38,6 +39,15 @@ TEST_ENV = {
     # Failed sign-ins do not make the suite sleep; tests of the throttle choose their own values.
     "LOGIN_DELAY_BASE_SECONDS": "0",
 }
+
+
+@pytest.fixture
+async def database(settings: Settings) -> AsyncIterator[Database]:
+    """The service's own Database (pool, aiosql) on the test database, as the app builds it."""
+    database = Database(settings)
+    await database.connect()
+    yield database
+    await database.close()
 
 
 @pytest.fixture

@@ -5,14 +5,11 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-import pytest
 
-from app.core.config import Settings
 from app.core.db import Database
 from app.core.ids import first_id_at
 from app.inbound.retention import purge_old_inbound_events
@@ -24,14 +21,6 @@ SOURCE = "retention"
 def id_at(moment: datetime) -> uuid.UUID:
     """A UUIDv7 made at `moment` (random below its millisecond)."""
     return uuid.UUID(int=first_id_at(moment).int | secrets.randbits(62))
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(settings)
-    await database.connect()
-    yield database
-    await database.close()
 
 
 async def insert(db: asyncpg.Pool[Any], rows: list[tuple[str, uuid.UUID, str]]) -> None:

@@ -3,21 +3,8 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterator
 
-import pytest
-
-from app.core.config import Settings
-from app.core.db import Database
 from app.jobs.kinds import JobSpec
-
-
-@pytest.fixture
-async def database(settings: Settings) -> AsyncIterator[Database]:
-    database = Database(settings)
-    await database.connect()
-    yield database
-    await database.close()
 
 
 def unique_kind(**policy: float) -> JobSpec:
