@@ -17,4 +17,4 @@ RETURNING
     id, url, description, event_types, enabled, disabled_reason, failing_since,
     consecutive_failures, created_by, created_at, updated_at,
     CASE WHEN previous_secret_expires_at > now() THEN previous_secret_expires_at END
-    AS previous_secret_expires_at;
+        AS previous_secret_expires_at;
