@@ -920,7 +920,11 @@ def plan_cases(seed: PlanSeed) -> list[PlanCase]:
             pkey,
         ),
         PlanCase("delete_webhook_endpoint", one, pkey),
-        PlanCase("rotate_webhook_endpoint_secret", {**one, "secret": "whsec_" + "r" * 43}, pkey),
+        PlanCase(
+            "rotate_webhook_endpoint_secret",
+            {**one, "secret": "whsec_" + "r" * 43, "grace_seconds": 86400.0},
+            pkey,
+        ),
         PlanCase(
             "list_webhook_delivery_attempts",
             {"org_id": org, "endpoint_id": endpoint, "before_id": top, "limit": 21},
