@@ -23,6 +23,7 @@ import asyncpg
 import httpx
 import pytest
 
+from app.core.processes import stop_child
 from app.dev.server import granian_command
 from app.migrate import apply_all
 from tests.e2e.test_granian import ROOT, Server, free_port, kill_group, server_env, wait_ready
@@ -108,13 +109,8 @@ class OwnRedis:
                 time.sleep(0.05)
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
+        if self._process is not None:
+            stop_child(self._process)
         self._process = None
 
 

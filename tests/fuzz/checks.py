@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from typing import Any
 
 from schemathesis import Case, CheckContext, CheckFunction, GenerationMode, Response
@@ -19,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.fuzz.world import FuzzWorld
+from tests.fuzz.world import FuzzWorld, is_uuid
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_MEMBERS = ("type", "title", "status", "detail", "code", "request_id")
@@ -46,14 +45,6 @@ def problem_details(ctx: CheckContext, response: Response, case: Case) -> None:
     assert body["request_id"] == _header(response, "x-request-id"), body
 
 
-def _is_uuid(value: object) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
-
-
 def unknown_ids_are_not_found(world: FuzzWorld) -> CheckFunction:
     """A UUID that names nothing the fuzzing user can see is never a success, and an unknown org
     is never a 403 (that would reveal it exists); with otherwise valid input (a positive case)
@@ -65,7 +56,7 @@ def unknown_ids_are_not_found(world: FuzzWorld) -> CheckFunction:
         unknown = {
             name
             for name, value in (case.path_parameters or {}).items()
-            if _is_uuid(value) and str(value) not in world.known
+            if is_uuid(value) and str(value) not in world.known
         }
         if not unknown:
             return

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 import msgspec
@@ -25,7 +24,7 @@ from schemathesis.specs.openapi.schemas import OpenApiSchema
 from app.core.config import load_settings
 from app.main import create_app
 from tests.conftest import TEST_ENV
-from tests.fuzz.world import FuzzWorld
+from tests.fuzz.world import FuzzWorld, is_uuid
 
 SCHEMA_PATH = "/docs/openapi.json"
 SEED = 20240607
@@ -49,14 +48,6 @@ def fuzz_config() -> schemathesis.Config:
             "phases": {"stateful": {"enabled": False}},
         }
     )
-
-
-def _is_uuid(value: object) -> bool:
-    try:
-        uuid.UUID(str(value))
-    except ValueError:
-        return False
-    return True
 
 
 class Current:
@@ -85,7 +76,7 @@ def install_hooks(schema: OpenApiSchema) -> None:
         fields: dict[str, st.SearchStrategy[Any]] = {}
         for name, value in path_parameters.items():
             real = world.ids.get(name)
-            if real and _is_uuid(value):
+            if real and is_uuid(value):
                 fields[name] = st.sampled_from([*real * REAL_WEIGHT, value])
             else:
                 fields[name] = st.just(value)

@@ -29,6 +29,14 @@ def in_process(app: Litestar) -> asgi.ASGIClient:
     return asgi.get_client(cast(Any, app))  # its ASGIApp type is narrower than Litestar's signature
 
 
+def is_uuid(value: object) -> bool:
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}{secrets.token_hex(5)}"
 

@@ -1,10 +1,12 @@
-"""Whether a process is still alive, for cleaning up after processes that died (metrics files)."""
+"""Processes: whether one is still alive (cleaning up after workers that died: metrics files),
+and stopping a child politely, then for sure."""
 
 from __future__ import annotations
 
 import os
+import subprocess
 
-__all__ = ["is_running"]
+__all__ = ["is_running", "stop_child"]
 
 
 def is_running(pid: int) -> bool:
@@ -16,3 +18,15 @@ def is_running(pid: int) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def stop_child(process: subprocess.Popen[bytes], grace_seconds: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it has not exited within `grace_seconds`; reaped either way."""
+    if process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(grace_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(grace_seconds)

@@ -15,6 +15,7 @@ from typing import Any
 import asyncpg
 
 from app.core.logging import get_logger
+from app.core.processes import stop_child
 
 __all__ = ["DATA_DIR", "ROOT", "EmbeddedRedis", "ensure_database", "start_postgres"]
 
@@ -92,10 +93,6 @@ class EmbeddedRedis:
         return self.url
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            try:
-                self._process.wait(5)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
+        if self._process is not None:
+            stop_child(self._process)
         self._process = None
